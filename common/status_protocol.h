@@ -1,0 +1,64 @@
+// The channel protocol between the supervisor and a worker, as a pure codec (no syscalls).
+//
+// Every record's first byte says what it is (docs/protocol.md is the reference):
+//   child -> parent ("status"):  'R' Ready, 'T' Taken, 'A' Available, 'Q' Quitting
+//   parent -> child ("command"): 'C' Connection (the client fd rides in SCM_RIGHTS), 'S' Stop
+// Integers are little-endian, fixed width. Decoders reject unknown type bytes and wrong
+// lengths; status records come from another process and are treated as untrusted.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace preforkd {
+
+using ConnectionId = std::uint64_t;
+
+enum class StatusType : std::uint8_t {
+  Ready = 'R',      // start-up finished; the child can take a connection
+  Taken = 'T',      // the child holds the connection's fd; the parent may drop its copy
+  Available = 'A',  // the connection is finished and closed; the child is idle again
+  Quitting = 'Q',   // the child is leaving on its own (see QuitReason)
+};
+
+enum class QuitReason : std::uint8_t {
+  Stopped = 1,       // it was told to Stop
+  ParentGone = 2,    // its channel reached EOF
+  ChannelError = 3,  // it received something it could not understand
+};
+
+struct ChildStatus {
+  StatusType type = StatusType::Ready;
+  ConnectionId conn_id = 0;     // Taken, Available
+  std::uint64_t bytes_in = 0;   // Available: bytes read from the client
+  std::uint64_t bytes_out = 0;  // Available: bytes written to the client
+  QuitReason reason = QuitReason::Stopped;  // Quitting
+
+  friend bool operator==(const ChildStatus&, const ChildStatus&) = default;
+};
+
+enum class CommandType : std::uint8_t {
+  Connection = 'C',  // serve the client whose fd is attached
+  Stop = 'S',        // exit when idle
+};
+
+struct ParentCommand {
+  CommandType type = CommandType::Stop;
+  ConnectionId conn_id = 0;  // Connection
+
+  friend bool operator==(const ParentCommand&, const ParentCommand&) = default;
+};
+
+std::string encodeStatus(const ChildStatus& status);
+std::string encodeCommand(const ParentCommand& command);
+
+// On failure the optional is empty and *error (when given) says why.
+std::optional<ChildStatus> decodeStatus(std::string_view record, std::string* error = nullptr);
+std::optional<ParentCommand> decodeCommand(std::string_view record, std::string* error = nullptr);
+
+const char* toString(StatusType type) noexcept;
+const char* toString(QuitReason reason) noexcept;
+
+}  // namespace preforkd

@@ -1,0 +1,113 @@
+#include "supervisor/child_table.h"
+
+#include <cstdlib>
+
+#include <spdlog/spdlog.h>
+
+namespace preforkd {
+namespace {
+
+// A broken invariant of our own is a bug: log and abort rather than limp on.
+[[noreturn]] void bug(const char* what, SlotId slot) {
+  spdlog::critical("child table invariant broken: {} (slot {})", what, slot);
+  std::abort();
+}
+
+}  // namespace
+
+const char* toString(ChildState state) noexcept {
+  switch (state) {
+    case ChildState::Empty: return "empty";
+    case ChildState::Starting: return "starting";
+    case ChildState::Idle: return "idle";
+    case ChildState::Busy: return "busy";
+    case ChildState::Stopping: return "stopping";
+  }
+  return "?";
+}
+
+ChildTable::ChildTable(std::size_t slots) : slots_(slots), idle_pos_(slots) {
+  for (std::size_t i = 0; i < slots; ++i) slots_[i].slot = static_cast<SlotId>(i);
+  counts_[static_cast<int>(ChildState::Empty)] = slots;
+}
+
+std::optional<SlotId> ChildTable::freeSlot() const {
+  for (const ChildRecord& c : slots_) {
+    if (c.state == ChildState::Empty) return c.slot;
+  }
+  return std::nullopt;
+}
+
+ChildRecord& ChildTable::add(SlotId slot, pid_t pid, TimePoint now) {
+  ChildRecord* c = find(slot);
+  if (c == nullptr || c->state != ChildState::Empty) bug("add into a used slot", slot);
+  *c = ChildRecord{};
+  c->slot = slot;
+  c->pid = pid;
+  c->started_at = now;
+  by_pid_[pid] = slot;
+  setState(*c, ChildState::Starting, now);
+  return *c;
+}
+
+void ChildTable::remove(SlotId slot) {
+  ChildRecord* c = find(slot);
+  if (c == nullptr || c->state == ChildState::Empty) bug("remove of an empty slot", slot);
+  by_pid_.erase(c->pid);
+  setState(*c, ChildState::Empty, c->state_since);
+  c->pid = -1;
+  c->conn.reset();
+}
+
+ChildRecord* ChildTable::find(SlotId slot) {
+  if (slot < 0 || static_cast<std::size_t>(slot) >= slots_.size()) return nullptr;
+  return &slots_[static_cast<std::size_t>(slot)];
+}
+
+const ChildRecord* ChildTable::find(SlotId slot) const {
+  return const_cast<ChildTable*>(this)->find(slot);
+}
+
+ChildRecord* ChildTable::findByPid(pid_t pid) {
+  const auto it = by_pid_.find(pid);
+  return it == by_pid_.end() ? nullptr : find(it->second);
+}
+
+void ChildTable::markIdle(SlotId slot, TimePoint now) {
+  ChildRecord* c = find(slot);
+  if (c == nullptr || c->state == ChildState::Empty) bug("markIdle of an empty slot", slot);
+  c->conn.reset();
+  c->conn_taken = false;
+  setState(*c, ChildState::Idle, now);
+}
+
+void ChildTable::markBusy(SlotId slot, ConnectionId conn, TimePoint now) {
+  ChildRecord* c = find(slot);
+  if (c == nullptr || c->state != ChildState::Idle) bug("markBusy of a child that is not idle", slot);
+  c->conn = conn;
+  c->conn_taken = false;
+  setState(*c, ChildState::Busy, now);
+}
+
+void ChildTable::markStopping(SlotId slot, TimePoint now) {
+  ChildRecord* c = find(slot);
+  if (c == nullptr || c->state == ChildState::Empty) bug("markStopping of an empty slot", slot);
+  if (c->state != ChildState::Stopping) setState(*c, ChildState::Stopping, now);
+}
+
+std::optional<SlotId> ChildTable::pickIdle() const {
+  if (idle_lru_.empty()) return std::nullopt;
+  return idle_lru_.front();
+}
+
+void ChildTable::setState(ChildRecord& child, ChildState state, TimePoint now) {
+  const auto idx = static_cast<std::size_t>(child.slot);
+  if (child.state == ChildState::Idle) idle_lru_.erase(idle_pos_[idx]);
+  --counts_[static_cast<int>(child.state)];
+  child.state = state;
+  child.state_since = now;
+  ++counts_[static_cast<int>(state)];
+  if (state == ChildState::Idle) idle_pos_[idx] = idle_lru_.insert(idle_lru_.end(), child.slot);
+}
+
+}  // namespace preforkd

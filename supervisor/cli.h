@@ -1,0 +1,37 @@
+// Command-line parsing for the preforkd executable (CLI11).
+//
+// Contract: parseCommandLine() turns argv into a validated SupervisorConfig, or tells main()
+// to exit: after --help/--version (status 0, text already printed) or on a bad value (status
+// 64, a clear message already printed on stderr). It never throws and never starts anything.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "supervisor/supervisor_config.h"
+
+namespace preforkd {
+
+// Exit statuses of the preforkd executable (sysexits.h values; documented in the README).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitUsage = 64;     // bad command line
+inline constexpr int kExitSoftware = 70;  // internal error
+inline constexpr int kExitStartup = 71;   // cannot bind, cannot create the control socket...
+
+struct CommandLine {
+  std::optional<SupervisorConfig> config;  // empty: exit with `exit_status`
+  int exit_status = kExitOk;
+};
+
+CommandLine parseCommandLine(int argc, char** argv);
+
+// "250ms", "10s", "5m", "1h", or a plain number of seconds. Must be > 0 when `positive`.
+std::optional<std::chrono::milliseconds> parseDuration(std::string_view text);
+
+// The embedded default for --control-socket: $RUNTIME_DIRECTORY/preforkd.sock under systemd,
+// otherwise preforkd.sock in the current directory.
+std::string defaultControlSocketPath();
+
+}  // namespace preforkd

@@ -1,0 +1,72 @@
+#include "supervisor/listener.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace preforkd {
+
+Listener openListener(const SocketAddress& addr, int backlog) {
+  const std::string wanted = formatAddress(addr);
+  auto fail = [&](const char* step) {
+    return std::runtime_error(fmt::format("listen {}: {}: {}", wanted, step, std::strerror(errno)));
+  };
+  UniqueFd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) throw fail("socket");
+  const int one = 1;
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
+    throw fail("SO_REUSEADDR");
+  }
+  if (addr.family() == AF_INET6 &&
+      ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
+    throw fail("IPV6_V6ONLY");
+  }
+  if (::bind(fd.get(), addr.get(), addr.length) != 0) throw fail("bind");
+  if (::listen(fd.get(), backlog) != 0) throw fail("listen");
+  SocketAddress bound;
+  bound.length = sizeof bound.storage;
+  if (::getsockname(fd.get(), bound.get(), &bound.length) != 0) throw fail("getsockname");
+  return Listener{std::move(fd), formatAddress(bound)};
+}
+
+AcceptResult acceptOne(int listen_fd) {
+  AcceptResult r;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  // Blocking mode for the worker (it chooses its own); CLOEXEC so no exec'd program inherits it.
+  const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
+  if (fd >= 0) {
+    r.outcome = AcceptOutcome::Accepted;
+    r.fd.reset(fd);
+    r.peer = formatAddress(reinterpret_cast<sockaddr*>(&ss), len);
+    return r;
+  }
+  r.error = errno;
+  switch (errno) {
+    case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+    case EWOULDBLOCK:
+#endif
+      r.outcome = AcceptOutcome::Drained;
+      break;
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+      r.outcome = AcceptOutcome::ResourceLimit;
+      break;
+    default:
+      // ECONNABORTED, EINTR, EPROTO, EPERM (firewall), and the network errors accept(2) says
+      // must be treated like EAGAIN for TCP: skip this one, keep going.
+      r.outcome = AcceptOutcome::Transient;
+      break;
+  }
+  return r;
+}
+
+}  // namespace preforkd

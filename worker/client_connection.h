@@ -1,0 +1,53 @@
+// ClientConnection: the worker's end of one client TCP connection, with bounded waits.
+//
+// Contract: owns the client fd (switched to non-blocking; every wait is a poll() with a
+// deadline). While waiting it also watches the worker's channel to the supervisor (borrowed
+// fd): a hang-up there means the supervisor is gone, and a readable channel means a command
+// arrived (the session decides when to look at it). Counts bytes in both directions.
+// Used only inside a worker process; never touches an event loop.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/unique_fd.h"
+
+namespace preforkd {
+
+enum class ReadStatus {
+  Data,            // bytes were appended
+  Closed,          // the client closed (EOF) or reset the connection
+  IdleTimeout,     // no input within the idle timeout
+  ChannelReadable, // the supervisor sent a command (nothing read from the client)
+  SupervisorGone,  // the channel hung up: stop serving
+  Error,
+};
+
+class ClientConnection {
+ public:
+  ClientConnection(UniqueFd fd, int channel_fd);
+
+  // Waits up to `idle` for input, then appends what is available (at most 16 KiB) to `out`.
+  ReadStatus readSome(std::string& out, std::chrono::milliseconds idle);
+  // Writes all of `data`, waiting at most `timeout` for the client to make room.
+  bool writeAll(std::string_view data, std::chrono::milliseconds timeout);
+
+  // Closes the client connection now (the session is over).
+  void close() noexcept { fd_.reset(); }
+
+  int fd() const noexcept { return fd_.get(); }
+  std::uint64_t bytesIn() const noexcept { return bytes_in_; }
+  std::uint64_t bytesOut() const noexcept { return bytes_out_; }
+  const std::string& peer() const noexcept { return peer_; }
+
+ private:
+  UniqueFd fd_;
+  int channel_fd_;
+  std::string peer_{"?"};
+  std::uint64_t bytes_in_ = 0;
+  std::uint64_t bytes_out_ = 0;
+};
+
+}  // namespace preforkd

@@ -1,0 +1,140 @@
+#include "worker/worker_main.h"
+
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <csignal>
+
+#include <spdlog/spdlog.h>
+
+#include "common/fd_passing.h"
+#include "common/status_protocol.h"
+#include "worker/client_connection.h"
+#include "worker/echo_service.h"
+#include "worker/session.h"
+
+namespace preforkd {
+namespace {
+
+class Worker final : public SessionHost {
+ public:
+  Worker(UniqueFd channel, const WorkerSettings& settings)
+      : channel_(std::move(channel)), settings_(settings), pid_(::getpid()) {}
+
+  int run() {
+    if (!report({.type = StatusType::Ready})) return kWorkerExitChannelError;
+    spdlog::debug("ready");
+    for (;;) {
+      ReceivedMessage msg = receiveMessage(channel_.get());
+      switch (msg.status) {
+        case ReceiveStatus::Message: break;
+        case ReceiveStatus::PeerClosed:
+          spdlog::info("supervisor closed the channel: exiting");
+          return kWorkerExitOk;
+        case ReceiveStatus::WouldBlock:  // blocking socket: cannot happen; treat as error
+        case ReceiveStatus::Error:
+        case ReceiveStatus::BadControl:
+        case ReceiveStatus::Truncated:
+          spdlog::error("channel receive failed: {} (errno {})", toString(msg.status), msg.error);
+          quit(QuitReason::ChannelError);
+          return kWorkerExitChannelError;
+      }
+      std::string why;
+      const auto command = decodeCommand(msg.payload, &why);
+      if (!command) {
+        spdlog::error("bad command from supervisor: {}", why);
+        quit(QuitReason::ChannelError);
+        return kWorkerExitChannelError;
+      }
+      if (command->type == CommandType::Stop) {
+        spdlog::debug("stop requested: exiting");
+        quit(QuitReason::Stopped);
+        return kWorkerExitOk;
+      }
+      if (!msg.fd) {
+        spdlog::error("Connection {} arrived without a descriptor", command->conn_id);
+        quit(QuitReason::ChannelError);
+        return kWorkerExitChannelError;
+      }
+      if (!serve(command->conn_id, std::move(msg.fd))) return kWorkerExitChannelError;
+      if (stop_requested_) {
+        quit(QuitReason::Stopped);
+        return kWorkerExitOk;
+      }
+    }
+  }
+
+  bool checkChannel() override {
+    ReceivedMessage msg = receiveMessage(channel_.get());
+    if (msg.status != ReceiveStatus::Message) {
+      // EOF shows up as a hang-up on the next poll; errors end the session the same way.
+      if (msg.status != ReceiveStatus::WouldBlock) stop_requested_ = true;
+      return stop_requested_;
+    }
+    const auto command = decodeCommand(msg.payload);
+    if (command && command->type == CommandType::Stop) {
+      stop_requested_ = true;
+    } else {
+      // A Connection while busy breaks the protocol; the fd (if any) closes with `msg`.
+      spdlog::warn("unexpected command while serving a connection: ignored");
+    }
+    return stop_requested_;
+  }
+
+ private:
+  // Returns false when the channel is unusable (the caller exits).
+  bool serve(ConnectionId id, UniqueFd client_fd) {
+    // Taken first, before touching the client: until then the supervisor may still give this
+    // client to another worker if we die.
+    if (!report({.type = StatusType::Taken, .conn_id = id})) return false;
+    ClientConnection client(std::move(client_fd), channel_.get());
+    const auto started = std::chrono::steady_clock::now();
+    const SessionEnd end = runEchoSession(client, settings_, {.conn_id = id, .worker_pid = pid_},
+                                          *this);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started).count();
+    const std::uint64_t in = client.bytesIn(), out = client.bytesOut();
+    spdlog::debug("connection {} from {} ended ({}) after {} ms, {} bytes in, {} bytes out", id,
+                  client.peer(), toString(end), ms, in, out);
+    if (end == SessionEnd::SupervisorGone) return false;
+    client.close();  // the client sees EOF before we say Available
+    return report({.type = StatusType::Available, .conn_id = id, .bytes_in = in,
+                   .bytes_out = out});
+  }
+
+  bool report(const ChildStatus& status) {
+    const std::string record = encodeStatus(status);
+    const int err = sendMessage(channel_.get(), std::as_bytes(std::span(record)));
+    if (err != 0) {
+      spdlog::warn("cannot send {} to supervisor (errno {}): exiting", toString(status.type), err);
+      return false;
+    }
+    return true;
+  }
+
+  void quit(QuitReason reason) { report({.type = StatusType::Quitting, .reason = reason}); }
+
+  UniqueFd channel_;
+  const WorkerSettings& settings_;
+  pid_t pid_;
+  bool stop_requested_ = false;
+};
+
+}  // namespace
+
+int runWorker(UniqueFd channel, const WorkerSettings& settings) noexcept {
+  try {
+    // Second line of defence after channel EOF: die with the supervisor.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    Worker worker(std::move(channel), settings);
+    return worker.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("worker failed: {}", e.what());
+    return kWorkerExitSetupError;
+  } catch (...) {
+    spdlog::critical("worker failed with an unknown exception");
+    return kWorkerExitSetupError;
+  }
+}
+
+}  // namespace preforkd
