@@ -10,7 +10,8 @@
 #include "common/fd_passing.h"
 #include "common/status_protocol.h"
 #include "worker/client_connection.h"
-#include "worker/echo_service.h"
+#include "worker/service.h"
+#include "worker/service_registry.h"
 #include "worker/session.h"
 
 namespace preforkd {
@@ -22,6 +23,11 @@ class Worker final : public SessionHost {
       : channel_(std::move(channel)), settings_(settings), pid_(::getpid()) {}
 
   int run() {
+    service_ = findService(settings_.service);
+    if (service_ == nullptr) {
+      spdlog::critical("unknown service '{}'", settings_.service);
+      return kWorkerExitSetupError;
+    }
     if (!report({.type = StatusType::Ready})) return kWorkerExitChannelError;
     spdlog::debug("ready");
     for (;;) {
@@ -89,8 +95,13 @@ class Worker final : public SessionHost {
     if (!report({.type = StatusType::Taken, .conn_id = id})) return false;
     ClientConnection client(std::move(client_fd), channel_.get());
     const auto started = std::chrono::steady_clock::now();
-    const SessionEnd end = runEchoSession(client, settings_, {.conn_id = id, .worker_pid = pid_},
-                                          *this);
+    const ServiceContext ctx{.settings = settings_,
+                             .info = {.conn_id = id, .worker_pid = pid_},
+                             .host = *this,
+                             .served_before = served_,
+                             .started_at = started};
+    const SessionEnd end = service_->run(client, ctx);
+    ++served_;
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - started).count();
     const std::uint64_t in = client.bytesIn(), out = client.bytesOut();
@@ -117,6 +128,8 @@ class Worker final : public SessionHost {
   UniqueFd channel_;
   const WorkerSettings& settings_;
   pid_t pid_;
+  const ServiceDefinition* service_ = nullptr;
+  std::uint64_t served_ = 0;
   bool stop_requested_ = false;
 };
 

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include <spdlog/common.h>
@@ -14,6 +15,9 @@ struct WorkerSettings {
   bool banner = true;                              // false: byte-exact RFC 862 echo
   std::chrono::milliseconds idle_timeout{300'000};  // no client input for this long: close
   std::size_t max_line_bytes = 4096;              // longer line: one error line, then close
+  std::uint64_t generation = 1;                    // which pool generation this worker belongs to
+  std::uint64_t bytes_max = 16 * 1024 * 1024;      // bytes service: largest count a client may ask
+  std::uint32_t rpc_max_frame = 1024 * 1024;       // rpc service: largest frame body in bytes
   spdlog::level::level_enum log_level = spdlog::level::info;
 };
 

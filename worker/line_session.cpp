@@ -1,0 +1,80 @@
+#include "worker/line_session.h"
+
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "worker/line_protocol.h"
+#include "worker/telnet.h"
+
+namespace preforkd {
+namespace {
+
+constexpr std::string_view kGoodbye = "Goodbye.\r\n";
+constexpr std::string_view kShuttingDown = "preforkd is shutting down. Goodbye.\r\n";
+
+}  // namespace
+
+SessionEnd runLineSession(ClientConnection& client, const ServiceContext& ctx,
+                          LineHandler& handler) {
+  const WorkerSettings& settings = ctx.settings;
+  const auto write_timeout = settings.idle_timeout;
+  auto say = [&](std::string_view text) { return client.writeAll(text, write_timeout); };
+  if (const std::string hello = handler.greeting(); !hello.empty() && !say(hello)) {
+    return SessionEnd::WriteFailed;
+  }
+  TelnetFilter telnet;
+  LineDecoder lines(settings.max_line_bytes);
+  std::string raw, data, reply, out;
+  std::vector<LineEvent> events;
+  for (;;) {
+    raw.clear();
+    switch (client.readSome(raw, settings.idle_timeout)) {
+      case ReadStatus::Data: break;
+      case ReadStatus::Closed: return SessionEnd::ClientClosed;
+      case ReadStatus::IdleTimeout:
+        say(fmt::format("idle for {} s: closing the connection.\r\n",
+                        settings.idle_timeout.count() / 1000));
+        return SessionEnd::IdleTimeout;
+      case ReadStatus::ChannelReadable:
+        if (ctx.host.checkChannel()) {
+          say(kShuttingDown);
+          return SessionEnd::Stopped;
+        }
+        continue;
+      case ReadStatus::SupervisorGone: return SessionEnd::SupervisorGone;
+      case ReadStatus::Error: return SessionEnd::Error;
+    }
+    data.clear();
+    reply.clear();
+    telnet.feed(raw, data, reply);
+    if (!reply.empty() && !say(reply)) return SessionEnd::WriteFailed;
+    events.clear();
+    lines.feed(data, events);
+    out.clear();
+    for (const LineEvent& ev : events) {
+      switch (ev.kind) {
+        case LineEventKind::Line:
+          if (handler.onLine(ev.text, out) == LineAction::Close) {
+            say(out);
+            return SessionEnd::ClientQuit;
+          }
+          break;
+        case LineEventKind::Interrupted:
+          break;  // Ctrl-C: the partial line is gone; the session goes on
+        case LineEventKind::EndOfInput:
+          out += kGoodbye;
+          say(out);
+          return SessionEnd::ClientQuit;
+        case LineEventKind::TooLong:
+          out += fmt::format("error: line longer than {} bytes: closing the connection.\r\n",
+                             settings.max_line_bytes);
+          say(out);
+          return SessionEnd::LineTooLong;
+      }
+    }
+    if (!out.empty() && !say(out)) return SessionEnd::WriteFailed;
+  }
+}
+
+}  // namespace preforkd

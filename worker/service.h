@@ -1,0 +1,38 @@
+// A service: what a worker runs for each client connection it is handed.
+//
+// Contract: a service is a function that serves exactly one client over a ClientConnection
+// (every wait bounded) and returns how the session ended; it runs inside a worker process, must
+// not throw for anything a client sends, and never touches the channel itself (it asks
+// ctx.host when ClientConnection reports ChannelReadable). Line-oriented services implement
+// LineHandler and call runLineSession (worker/line_session.h), which supplies the shared line
+// layer; binary services read and write the connection directly. Adding a service is one file
+// plus one line in worker/service_registry.cpp (docs/services.md has a complete example).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+
+#include "worker/client_connection.h"
+#include "worker/session.h"
+#include "worker/worker_settings.h"
+
+namespace preforkd {
+
+struct ServiceContext {
+  const WorkerSettings& settings;
+  SessionInfo info;
+  SessionHost& host;
+  std::uint64_t served_before = 0;             // connections this worker finished before this one
+  std::chrono::steady_clock::time_point started_at{};  // when this session began
+};
+
+using ServiceFunction = SessionEnd (*)(ClientConnection& client, const ServiceContext& ctx);
+
+struct ServiceDefinition {
+  std::string_view name;
+  std::string_view description;  // one line, for --list-services
+  ServiceFunction run;
+};
+
+}  // namespace preforkd
