@@ -1,6 +1,5 @@
 #include "supervisor/cli.h"
 
-#include <charconv>
 #include <cstdlib>
 #include <iostream>
 
@@ -11,29 +10,6 @@
 #include "preforkd/version.h"
 
 namespace preforkd {
-
-std::optional<std::chrono::milliseconds> parseDuration(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end == text.data()) return std::nullopt;
-  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
-  std::uint64_t factor_ms;
-  if (unit.empty() || unit == "s") {
-    factor_ms = 1000;
-  } else if (unit == "ms") {
-    factor_ms = 1;
-  } else if (unit == "m") {
-    factor_ms = 60'000;
-  } else if (unit == "h") {
-    factor_ms = 3'600'000;
-  } else {
-    return std::nullopt;
-  }
-  constexpr std::uint64_t kMaxMs = 366ull * 24 * 3'600'000;  // a year is plenty
-  if (value > kMaxMs / factor_ms) return std::nullopt;
-  return std::chrono::milliseconds(value * factor_ms);
-}
 
 std::string defaultControlSocketPath() {
   const char* runtime = std::getenv("RUNTIME_DIRECTORY");
@@ -46,25 +22,20 @@ std::string defaultControlSocketPath() {
   return "preforkd.sock";
 }
 
-namespace {
-
-// CLI11 validator for durations, so errors are reported like any other bad value.
-struct DurationValidator : CLI::Validator {
-  DurationValidator() {
-    name_ = "DURATION";
-    func_ = [](std::string& text) -> std::string {
-      const auto d = parseDuration(text);
-      if (!d || d->count() == 0) {
-        return "expected a positive duration such as 500ms, 30s, 5m (plain numbers are seconds)";
-      }
-      return {};
-    };
-  }
-};
-
-}  // namespace
-
 CommandLine parseCommandLine(int argc, char** argv) {
+  // Everything after --worker-exec is the worker's command line, untouched by our parser.
+  std::vector<std::string> worker_exec;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--worker-exec") {
+      worker_exec.assign(argv + i + 1, argv + argc);
+      argc = i;
+      if (worker_exec.empty()) {
+        std::cerr << "preforkd: --worker-exec needs a PROGRAM (and its arguments, if any)\n";
+        return CommandLine{std::nullopt, kExitUsage};
+      }
+      break;
+    }
+  }
   CLI::App app{"preforkd: a descriptor-passing prefork supervisor.\n"
                "The supervisor accepts TCP connections and hands each one to an idle pre-forked "
                "worker over a Unix socket (SCM_RIGHTS).",
@@ -74,14 +45,10 @@ CommandLine parseCommandLine(int argc, char** argv) {
 
   std::vector<std::string> listen{"127.0.0.1:2323"};
   std::size_t workers = 4;
-  std::string service = "echo";
-  bool no_banner = false;
   std::string control_socket = defaultControlSocketPath();
-  std::string idle_timeout = "300s";
-  std::size_t max_line = 4096;
   std::string shutdown_timeout = "10s";
-  std::string log_level = "info";
-  const DurationValidator duration;
+  bool list_services = false;
+  WorkerOptionText worker;
 
   app.add_option("-l,--listen", listen,
                  "address to accept on, HOST:PORT or [IPV6]:PORT, numeric; repeatable; port 0 "
@@ -90,28 +57,21 @@ CommandLine parseCommandLine(int argc, char** argv) {
   app.add_option("-w,--workers", workers, "number of worker processes")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1024}))
       ->capture_default_str();
-  app.add_option("--service", service, "service the workers run")
-      ->check(CLI::IsMember({"echo"}))
-      ->capture_default_str();
-  app.add_flag("--no-banner", no_banner,
-               "echo service: byte-exact RFC 862 echo (no banner, no commands, no telnet handling)");
   app.add_option("--control-socket", control_socket,
                  "path of the stats control socket (Unix stream socket, mode 0600); '' disables it")
       ->capture_default_str();
-  app.add_option("--idle-timeout", idle_timeout,
-                 "close a client connection after this long without input")
-      ->check(duration)
-      ->capture_default_str();
-  app.add_option("--max-line", max_line, "longest accepted input line in bytes")
-      ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 20))
-      ->capture_default_str();
   app.add_option("--shutdown-timeout", shutdown_timeout,
                  "on SIGTERM/SIGINT, how long busy workers may finish before they are killed")
-      ->check(duration)
+      ->check(positiveDuration())
       ->capture_default_str();
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
-      ->capture_default_str();
+  addWorkerOptions(app, worker);
+  app.add_flag("--list-services", list_services, "print the built-in services and exit");
+  app.footer(
+      "  --worker-exec PROGRAM [ARGS...]\n"
+      "                              fork AND exec each worker: PROGRAM gets its channel on fd 3\n"
+      "                              (docs/protocol.md); takes all remaining arguments, so it\n"
+      "                              comes last. build/worker/preforkd-worker runs the built-in\n"
+      "                              services this way.");
 
   CommandLine result;
   try {
@@ -123,6 +83,10 @@ CommandLine parseCommandLine(int argc, char** argv) {
     return result;
   }
 
+  if (list_services) {
+    std::cout << listServices();
+    return result;
+  }
   SupervisorConfig config;
   for (const std::string& text : listen) {
     std::string error;
@@ -135,14 +99,11 @@ CommandLine parseCommandLine(int argc, char** argv) {
     config.listen.push_back(*addr);
   }
   config.workers = workers;
-  config.worker.service = service;
-  config.worker.banner = !no_banner;
-  config.worker.idle_timeout = *parseDuration(idle_timeout);
-  config.worker.max_line_bytes = max_line;
+  config.worker = applyWorkerOptions(worker);
+  config.worker_exec = std::move(worker_exec);
   config.control_socket = control_socket;
   config.shutdown_timeout = *parseDuration(shutdown_timeout);
-  config.log_level = *parseLogLevel(log_level);
-  config.worker.log_level = config.log_level;
+  config.log_level = config.worker.log_level;
   result.config = std::move(config);
   return result;
 }

@@ -1,8 +1,10 @@
 // Command-line parsing for the preforkd executable (CLI11).
 //
 // Contract: parseCommandLine() turns argv into a validated SupervisorConfig, or tells main()
-// to exit: after --help/--version (status 0, text already printed) or on a bad value (status
-// 64, a clear message already printed on stderr). It never throws and never starts anything.
+// to exit: after --help/--version/--list-services (status 0, text already printed) or on a bad
+// value (status 64, a clear message already printed on stderr). It never throws and never
+// starts anything. `--worker-exec PROGRAM [ARGS...]` takes every argument after it, like
+// env(1), so the worker's own flags need no quoting; it must come last.
 #pragma once
 
 #include <chrono>
@@ -11,6 +13,7 @@
 #include <string_view>
 
 #include "supervisor/supervisor_config.h"
+#include "worker/worker_options.h"
 
 namespace preforkd {
 
@@ -26,9 +29,6 @@ struct CommandLine {
 };
 
 CommandLine parseCommandLine(int argc, char** argv);
-
-// "250ms", "10s", "5m", "1h", or a plain number of seconds. Must be > 0 when `positive`.
-std::optional<std::chrono::milliseconds> parseDuration(std::string_view text);
 
 // The embedded default for --control-socket: $RUNTIME_DIRECTORY/preforkd.sock under systemd,
 // otherwise preforkd.sock in the current directory.

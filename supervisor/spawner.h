@@ -7,24 +7,34 @@
 // to fd 3 and closes every other fd above stderr (listeners, control socket, other children's
 // channels, libevent's internal fds: CLOEXEC does not help without exec), (3) builds its own
 // logger and runs the worker loop, then _exit()s: it never returns into the caller.
+// With a non-empty `exec_argv` step (3) is instead: execvp(exec_argv) with the channel on fd 3
+// (close-on-exec cleared), SIGPIPE back to default, the environment of the supervisor minus
+// the systemd variables (NOTIFY_SOCKET, LISTEN_*) plus PREFORKD_CHANNEL_FD=3,
+// PREFORKD_SUPERVISOR_PID and PREFORKD_GENERATION; if exec fails the child exits 127 (a
+// start-up failure, so the respawn brake applies).
 // Throws std::system_error when socketpair or fork fails.
 #pragma once
 
 #include <sys/types.h>
 
+#include <string>
+#include <vector>
+
 #include "common/unique_fd.h"
+#include "worker/worker_main.h"
 #include "worker/worker_settings.h"
 
 namespace preforkd {
-
-// fd number of the channel inside every worker (documented in docs/protocol.md).
-inline constexpr int kWorkerChannelFd = 3;
 
 struct SpawnedWorker {
   pid_t pid = -1;
   UniqueFd channel;  // the supervisor's end
 };
 
-SpawnedWorker spawnWorker(const WorkerSettings& settings);
+SpawnedWorker spawnWorker(const WorkerSettings& settings,
+                          const std::vector<std::string>& exec_argv = {});
+
+// Exit status of a worker whose exec failed.
+inline constexpr int kWorkerExitExecFailed = 127;
 
 }  // namespace preforkd

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "common/fd_passing.h"
@@ -103,8 +104,13 @@ Supervisor::~Supervisor() {
 }
 
 int Supervisor::run() {
-  spdlog::info("preforkd {} starting {} workers (service {})", PREFORKD_VERSION, config_.workers,
-               config_.worker.service);
+  if (config_.worker_exec.empty()) {
+    spdlog::info("preforkd {} starting {} workers (service {})", PREFORKD_VERSION,
+                 config_.workers, config_.worker.service);
+  } else {
+    spdlog::info("preforkd {} starting {} workers (exec {})", PREFORKD_VERSION, config_.workers,
+                 fmt::join(config_.worker_exec, " "));
+  }
   maintainPool();
   event_base_dispatch(base_.get());
   spdlog::info("stopped: {} connections accepted, {} served, {} redispatched, {} dropped",
@@ -415,7 +421,7 @@ bool Supervisor::spawnOne() {
   if (!slot) return false;
   SpawnedWorker w;
   try {
-    w = spawnWorker(config_.worker);
+    w = spawnWorker(config_.worker, config_.worker_exec);
   } catch (const std::system_error& e) {
     spdlog::error("cannot start a worker: {}", e.what());
     brake_.onStartFailure();

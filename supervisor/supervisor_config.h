@@ -17,6 +17,7 @@ struct SupervisorConfig {
   int backlog = 511;
   std::size_t workers = 4;
   WorkerSettings worker;
+  std::vector<std::string> worker_exec;  // non-empty: fork+exec this program as each worker
   std::string control_socket;  // empty: no control socket
   std::chrono::milliseconds shutdown_timeout{10'000};  // busy children get this long to finish
   std::chrono::milliseconds kill_grace{2'000};         // after SIGTERM, before SIGKILL

@@ -12,6 +12,9 @@
 
 namespace preforkd {
 
+// fd number of the channel inside every worker, forked or exec'd (docs/protocol.md).
+inline constexpr int kWorkerChannelFd = 3;
+
 // Exit statuses a worker uses (documented in docs/protocol.md).
 inline constexpr int kWorkerExitOk = 0;
 inline constexpr int kWorkerExitChannelError = 3;
