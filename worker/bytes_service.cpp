@@ -1,0 +1,143 @@
+#include "worker/bytes_service.h"
+
+#include <algorithm>
+#include <charconv>
+#include <exception>
+#include <vector>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "worker/line_protocol.h"
+
+namespace preforkd {
+namespace {
+
+constexpr std::string_view kBlanks = " \t";
+
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+std::string_view trimBlanks(std::string_view text) {
+  const auto first = text.find_first_not_of(kBlanks);
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(kBlanks);
+  return text.substr(first, last - first + 1);
+}
+
+// Writes `count` pattern bytes from `chunk` (one kBytesChunk of the pattern, starting at offset
+// 0). Every piece starts at a multiple of kBytesChunk, hence at pattern offset 0, so the same
+// buffer serves every piece.
+bool writePattern(ClientConnection& client, std::string_view chunk, std::uint64_t count,
+                  std::chrono::milliseconds timeout) {
+  while (count > 0) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(count, chunk.size()));
+    if (!client.writeAll(chunk.substr(0, n), timeout)) return false;
+    count -= n;
+  }
+  return true;
+}
+
+SessionEnd serveBytes(ClientConnection& client, const ServiceContext& ctx) {
+  const WorkerSettings& settings = ctx.settings;
+  static_assert(kBytesChunk % kBytesPattern.size() == 0);
+  std::string chunk(kBytesChunk, '\0');
+  fillBytesPattern(chunk, 0);
+  LineDecoder lines(kBytesMaxLine);
+  std::string raw;
+  std::vector<LineEvent> events;
+  for (;;) {
+    raw.clear();
+    switch (client.readSome(raw, settings.idle_timeout)) {
+      case ReadStatus::Data: break;
+      case ReadStatus::Closed: return SessionEnd::ClientClosed;
+      // Silent: a benchmark client reads a byte count, not prose.
+      case ReadStatus::IdleTimeout: return SessionEnd::IdleTimeout;
+      case ReadStatus::ChannelReadable:
+        // We only read between replies, so this is always a request boundary.
+        if (ctx.host.checkChannel()) return SessionEnd::Stopped;
+        continue;
+      case ReadStatus::SupervisorGone: return SessionEnd::SupervisorGone;
+      case ReadStatus::Error: return SessionEnd::Error;
+    }
+    events.clear();
+    lines.feed(raw, events);
+    for (const LineEvent& ev : events) {
+      switch (ev.kind) {
+        case LineEventKind::Line: {
+          const BytesRequest req = parseBytesRequest(ev.text, settings.bytes_max);
+          if (req.error != BytesError::None) {
+            client.writeAll(bytesErrorLine(req.error, settings.bytes_max), settings.idle_timeout);
+            return SessionEnd::ClientQuit;
+          }
+          if (!writePattern(client, chunk, req.count, settings.idle_timeout)) {
+            return SessionEnd::WriteFailed;
+          }
+          break;
+        }
+        case LineEventKind::Interrupted:
+          break;  // Ctrl-C: the partial line is gone; the next line is a fresh request
+        case LineEventKind::EndOfInput:
+          return SessionEnd::ClientQuit;
+        case LineEventKind::TooLong:
+          client.writeAll(fmt::format("ERR request line longer than {} bytes\r\n", kBytesMaxLine),
+                          settings.idle_timeout);
+          return SessionEnd::LineTooLong;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+BytesRequest parseBytesRequest(std::string_view line, std::uint64_t max) {
+  const std::string_view text = trimBlanks(line);
+  if (text.empty()) return {.error = BytesError::Empty};
+  if (text.front() == '-') {
+    return {.error = text.size() > 1 && isDigit(text[1]) ? BytesError::Negative
+                                                         : BytesError::NotANumber};
+  }
+  // from_chars would not take "+5" or " 5" either, but say so explicitly: only digits count.
+  if (!isDigit(text.front())) return {.error = BytesError::NotANumber};
+  std::uint64_t count = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, count);
+  // On overflow from_chars still consumes every digit, so junk is judged the same way.
+  if (ptr != end) return {.error = BytesError::TrailingJunk};
+  if (ec == std::errc::result_out_of_range || count > max) return {.error = BytesError::TooLarge};
+  if (ec != std::errc()) return {.error = BytesError::NotANumber};
+  if (count == 0) return {.error = BytesError::Zero};
+  return {.count = count};
+}
+
+std::string bytesErrorLine(BytesError error, std::uint64_t max) {
+  switch (error) {
+    case BytesError::None: break;
+    case BytesError::Empty: return "ERR empty request: expected a decimal byte count\r\n";
+    case BytesError::NotANumber: return "ERR not a decimal byte count\r\n";
+    case BytesError::Negative: return "ERR negative byte count\r\n";
+    case BytesError::Zero: return "ERR byte count must be at least 1\r\n";
+    case BytesError::TrailingJunk: return "ERR junk after the byte count\r\n";
+    case BytesError::TooLarge: return fmt::format("ERR byte count above the limit of {}\r\n", max);
+  }
+  return "ERR bad request\r\n";
+}
+
+void fillBytesPattern(std::span<char> out, std::uint64_t offset) noexcept {
+  std::size_t at = static_cast<std::size_t>(offset % kBytesPattern.size());
+  for (char& c : out) {
+    c = kBytesPattern[at];
+    if (++at == kBytesPattern.size()) at = 0;
+  }
+}
+
+SessionEnd runBytesService(ClientConnection& client, const ServiceContext& ctx) {
+  // Only allocation can throw here (the chunk, the line buffer); end the session, not the worker.
+  try {
+    return serveBytes(client, ctx);
+  } catch (const std::exception& e) {
+    spdlog::error("bytes session failed: {}", e.what());
+    return SessionEnd::Error;
+  }
+}
+
+}  // namespace preforkd
