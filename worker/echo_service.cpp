@@ -13,6 +13,13 @@
 namespace preforkd {
 namespace {
 
+// "500 ms", "30 s", "1.5 s": what an operator would have written.
+std::string formatDuration(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return fmt::format("{} s", d.count() / 1000);
+  if (d.count() < 1000) return fmt::format("{} ms", d.count());
+  return fmt::format("{:.3g} s", static_cast<double>(d.count()) / 1000.0);
+}
+
 std::string lowerTrimmed(std::string_view text) {
   const auto first = text.find_first_not_of(" \t");
   if (first == std::string_view::npos) return {};
@@ -70,8 +77,8 @@ SessionEnd runLineEcho(ClientConnection& client, const WorkerSettings& settings,
       case ReadStatus::Data: break;
       case ReadStatus::Closed: return SessionEnd::ClientClosed;
       case ReadStatus::IdleTimeout:
-        say(fmt::format("idle for {} s: closing the connection.\r\n",
-                        settings.idle_timeout.count() / 1000));
+        say(fmt::format("idle for {}: closing the connection.\r\n",
+                        formatDuration(settings.idle_timeout)));
         return SessionEnd::IdleTimeout;
       case ReadStatus::ChannelReadable:
         stop_requested = host.checkChannel();
