@@ -146,25 +146,31 @@ void ControlSocket::onRead(bufferevent*, void* arg) noexcept {
 
 void ControlSocket::handleInput(Client& client) {
   evbuffer* in = bufferevent_get_input(client.bev.get());
-  evbuffer* out = bufferevent_get_output(client.bev.get());
   while (!client.closing) {
     std::size_t len = 0;
     char* raw = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
     if (raw == nullptr) break;
     std::unique_ptr<char, decltype(&std::free)> line(raw, &std::free);
-    if (len > limits_.max_line_bytes) {
-      evbuffer_add_printf(out, "ERROR command longer than %zu bytes\n\n", limits_.max_line_bytes);
-      closeWhenFlushed(client);
-      return;
-    }
-    std::string response = handler_(std::string_view(line.get(), len));
-    response += '\n';
-    evbuffer_add(out, response.data(), response.size());
+    respond(client, std::string_view(line.get(), len));
   }
-  if (!client.closing && evbuffer_get_length(in) > limits_.max_line_bytes) {
-    evbuffer_add_printf(out, "ERROR command longer than %zu bytes\n\n", limits_.max_line_bytes);
-    closeWhenFlushed(client);
+  // No terminator within the limit: the command is too long whatever comes next.
+  if (!client.closing && evbuffer_get_length(in) > limits_.max_line_bytes) rejectTooLong(client);
+}
+
+void ControlSocket::rejectTooLong(Client& client) {
+  evbuffer_add_printf(bufferevent_get_output(client.bev.get()),
+                      "ERROR command longer than %zu bytes\n\n", limits_.max_line_bytes);
+  closeWhenFlushed(client);
+}
+
+void ControlSocket::respond(Client& client, std::string_view line) {
+  if (line.size() > limits_.max_line_bytes) {
+    rejectTooLong(client);
+    return;
   }
+  std::string response = handler_(line);
+  response += '\n';
+  evbuffer_add(bufferevent_get_output(client.bev.get()), response.data(), response.size());
 }
 
 void ControlSocket::onWrite(bufferevent*, void* arg) noexcept {
@@ -175,19 +181,24 @@ void ControlSocket::onWrite(bufferevent*, void* arg) noexcept {
 void ControlSocket::onEvent(bufferevent* bev, short what, void* arg) noexcept {
   auto* client = static_cast<Client*>(arg);
   if (what & BEV_EVENT_EOF) {
-    // Half-close: answer any complete final line without a terminator too, then close once
-    // everything is written.
+    // Half-close: answer the complete lines, then a final line that lacks its terminator,
+    // then close once everything is written. (The leftover bytes are taken out of the input
+    // buffer: libevent keeps its end frozen, so appending a "\n" to it would fail.)
     ControlSocket* owner = client->owner;
     evbuffer* in = bufferevent_get_input(bev);
     try {
-      if (!client->closing && evbuffer_get_length(in) > 0) {
-        evbuffer_add(in, "\n", 1);
-        owner->handleInput(*client);
+      owner->handleInput(*client);
+      const std::size_t left = evbuffer_get_length(in);
+      if (!client->closing && left > 0 && left <= owner->limits_.max_line_bytes) {
+        std::string last(left, '\0');
+        evbuffer_remove(in, last.data(), left);
+        if (last.back() == '\r') last.pop_back();
+        owner->respond(*client, last);
       }
     } catch (const std::exception& e) {
       spdlog::error("control socket: {}", e.what());
     }
-    // handleInput never frees the client (an error reply is queued first), so it is alive.
+    // respond() never frees the client (an error reply is queued first), so it is alive.
     owner->closeWhenFlushed(*client);
     return;
   }

@@ -49,6 +49,8 @@ class ControlSocket {
 
   void acceptClients();
   void handleInput(Client& client);
+  void respond(Client& client, std::string_view line);
+  void rejectTooLong(Client& client);
   void closeWhenFlushed(Client& client);
   void drop(Client& client);
 

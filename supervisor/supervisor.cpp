@@ -278,7 +278,10 @@ void Supervisor::readChannel(SlotId slot) {
         channelClosed(slot);
         return;
       case ReceiveStatus::Error:
-        spdlog::warn("channel of slot {}: {}", slot, std::strerror(msg.error));
+        // ECONNRESET: the worker died with our last command unread; that is just its end.
+        if (msg.error != ECONNRESET) {
+          spdlog::warn("channel of slot {}: {}", slot, std::strerror(msg.error));
+        }
         channelClosed(slot);
         return;
       case ReceiveStatus::BadControl:

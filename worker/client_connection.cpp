@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -85,6 +86,28 @@ bool ClientConnection::writeAll(std::string_view data, std::chrono::milliseconds
     return false;  // EPIPE, ECONNRESET, ...
   }
   return true;
+}
+
+void ClientConnection::close() noexcept {
+  if (!fd_) return;
+  int unread = 0;
+  if (::ioctl(fd_.get(), FIONREAD, &unread) == 0 && unread > 0 &&
+      ::shutdown(fd_.get(), SHUT_WR) == 0) {
+    const auto deadline = Clock::now() + kLingerTime;
+    std::size_t drained = 0;
+    std::array<char, 16384> buf;
+    while (drained < kLingerBytes) {
+      pollfd p{fd_.get(), POLLIN, 0};
+      const int ready = ::poll(&p, 1, remainingMs(deadline));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready <= 0) break;
+      const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) break;  // EOF: the client saw our FIN and closed too
+      drained += static_cast<std::size_t>(n);
+    }
+  }
+  fd_.reset();
 }
 
 }  // namespace preforkd

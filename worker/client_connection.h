@@ -34,8 +34,19 @@ class ClientConnection {
   // Writes all of `data`, waiting at most `timeout` for the client to make room.
   bool writeAll(std::string_view data, std::chrono::milliseconds timeout);
 
-  // Closes the client connection now (the session is over).
-  void close() noexcept { fd_.reset(); }
+  ClientConnection(ClientConnection&&) = default;
+  ClientConnection& operator=(ClientConnection&&) = delete;
+  ~ClientConnection() { close(); }
+
+  // Ends the connection cleanly. Closing a TCP socket with unread input makes the kernel send
+  // RST instead of FIN (RFC 1122), and the client may then lose our last reply (a goodbye, an
+  // error line). So when input is pending we half-close first and read and discard what the
+  // client still sends, until its EOF or a bound (kLingerTime, kLingerBytes), as Apache's
+  // lingering close does. Without pending input it closes at once.
+  void close() noexcept;
+
+  static constexpr std::chrono::milliseconds kLingerTime{1000};
+  static constexpr std::size_t kLingerBytes = 1 << 20;
 
   int fd() const noexcept { return fd_.get(); }
   std::uint64_t bytesIn() const noexcept { return bytes_in_; }

@@ -13,6 +13,13 @@ namespace {
 constexpr std::string_view kGoodbye = "Goodbye.\r\n";
 constexpr std::string_view kShuttingDown = "preforkd is shutting down. Goodbye.\r\n";
 
+// "500 ms", "30 s", "1.5 s": what an operator would have written.
+std::string formatDuration(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return fmt::format("{} s", d.count() / 1000);
+  if (d.count() < 1000) return fmt::format("{} ms", d.count());
+  return fmt::format("{:.3g} s", static_cast<double>(d.count()) / 1000.0);
+}
+
 }  // namespace
 
 SessionEnd runLineSession(ClientConnection& client, const ServiceContext& ctx,
@@ -33,8 +40,8 @@ SessionEnd runLineSession(ClientConnection& client, const ServiceContext& ctx,
       case ReadStatus::Data: break;
       case ReadStatus::Closed: return SessionEnd::ClientClosed;
       case ReadStatus::IdleTimeout:
-        say(fmt::format("idle for {} s: closing the connection.\r\n",
-                        settings.idle_timeout.count() / 1000));
+        say(fmt::format("idle for {}: closing the connection.\r\n",
+                        formatDuration(settings.idle_timeout)));
         return SessionEnd::IdleTimeout;
       case ReadStatus::ChannelReadable:
         if (ctx.host.checkChannel()) {

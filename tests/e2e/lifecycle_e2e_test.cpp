@@ -1,0 +1,368 @@
+// End-to-end: worker deaths, shutdown, and descriptor hygiene of the whole process tree.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "harness.h"
+
+namespace e2e {
+namespace {
+
+bool contains(const std::vector<pid_t>& v, pid_t x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+testing::AssertionResult readBanner(Client& c, Banner* out) {
+  const auto line = c.readLine(3s);
+  if (!line) return testing::AssertionFailure() << "no banner; got '" << c.pending() << "'";
+  const auto b = parseBanner(*line);
+  if (!b) return testing::AssertionFailure() << "not a banner: '" << *line << "'";
+  *out = *b;
+  return testing::AssertionSuccess();
+}
+
+// Gone, or at least no longer anything of ours (the pid was reused by someone else).
+bool goneFromTree(pid_t pid, pid_t supervisor) {
+  if (!processExists(pid)) return true;
+  return parentPid(pid) != supervisor && processGroup(pid) != supervisor;
+}
+
+std::string join(const std::vector<pid_t>& v) {
+  std::string out;
+  for (pid_t p : v) out += (out.empty() ? "" : " ") + std::to_string(p);
+  return out;
+}
+
+// 4a. An idle worker killed with SIGKILL is reaped and replaced; service goes on.
+TEST(Supervision, KilledIdleWorkerIsReplaced) {
+  PreforkdProcess p({"--workers", "3"});
+  ASSERT_TRUE(p.waitReady());
+  const std::vector<pid_t> before = p.workerPids();
+  ASSERT_EQ(before.size(), 3u);
+  const pid_t victim = before[1];
+  ASSERT_EQ(::kill(victim, SIGKILL), 0);
+
+  ASSERT_TRUE(p.waitInfo(
+      [](const auto& i) {
+        return i.at("workers_total") == "3" && i.at("workers_idle") == "3" &&
+               i.at("children_spawned") == "4" && i.at("children_exited") == "1";
+      },
+      5s, "pool back to 3 idle workers after a respawn"));
+  EXPECT_TRUE(eventually([&] { return !processExists(victim); }, 2s))
+      << "killed worker " << victim << " was not reaped (state " << processState(victim) << ")";
+  const std::vector<pid_t> after = p.workerPids();
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_FALSE(contains(after, victim));
+  for (pid_t w : after) EXPECT_EQ(parentPid(w), p.pid()) << "worker " << w;
+
+  std::set<pid_t> used;
+  for (int i = 0; i < 6; ++i) {
+    Banner b;
+    ASSERT_TRUE(serveOne(p.port(), &b)) << "connection " << i << " after the respawn";
+    ASSERT_TRUE(p.waitCompleted(static_cast<std::uint64_t>(i + 1)));  // exact LRU rotation
+    EXPECT_TRUE(contains(after, b.pid)) << "served by " << b.pid << ", not a current worker";
+    used.insert(b.pid);
+  }
+  EXPECT_EQ(used.size(), 3u) << "the new worker takes clients too";
+}
+
+// 4b. A busy worker killed with SIGKILL: its client sees EOF, other sessions go on, the pool
+// is refilled and later clients are served.
+TEST(Supervision, KilledBusyWorkerLosesOnlyItsClient) {
+  PreforkdProcess p({"--workers", "3"});
+  ASSERT_TRUE(p.waitReady());
+
+  Client victim_client, other;
+  Banner vb, ob;
+  ASSERT_TRUE(victim_client.connect(p.port()));
+  ASSERT_TRUE(readBanner(victim_client, &vb));
+  ASSERT_TRUE(other.connect(p.port()));
+  ASSERT_TRUE(readBanner(other, &ob));
+  ASSERT_NE(vb.pid, ob.pid);
+  ASSERT_TRUE(victim_client.send("before\r\n"));
+  ASSERT_EQ(victim_client.readLine(), "before");
+
+  ASSERT_EQ(::kill(vb.pid, SIGKILL), 0);
+  const auto rest = victim_client.readAll(3s);
+  EXPECT_TRUE(rest.eof) << "client of the killed worker: error=" << rest.error
+                        << " timed_out=" << rest.timed_out;
+  EXPECT_TRUE(rest.data.empty()) << "unexpected bytes '" << rest.data << "'";
+
+  ASSERT_TRUE(p.waitInfo(
+      [](const auto& i) {
+        return i.at("workers_total") == "3" && i.at("workers_idle") == "2" &&
+               i.at("workers_busy") == "1" && i.at("children_spawned") == "4" &&
+               i.at("conns_lost_in_service") == "1";
+      },
+      5s, "pool refilled (2 idle + 1 busy) after the busy worker died"));
+  EXPECT_TRUE(eventually([&] { return !processExists(vb.pid); }, 2s));
+
+  // The other session was not disturbed.
+  ASSERT_TRUE(other.send("still there\r\n"));
+  EXPECT_EQ(other.readLine(), "still there");
+  ASSERT_TRUE(other.send("quit\r\n"));
+  EXPECT_EQ(other.readLine(), "Goodbye.");
+  EXPECT_TRUE(other.readAll(2s).eof);
+
+  ASSERT_TRUE(p.waitPoolFull(3));
+  const std::vector<pid_t> now = p.workerPids();
+  for (int i = 0; i < 6; ++i) {
+    Banner b;
+    ASSERT_TRUE(serveOne(p.port(), &b)) << "connection " << i << " after the respawn";
+    EXPECT_NE(b.pid, vb.pid);
+    EXPECT_TRUE(contains(now, b.pid));
+  }
+  EXPECT_TRUE(p.waitCompleted(7));  // `other` and the six
+}
+
+// 5. SIGTERM with two open sessions: both are told and closed, everything exits 0, quickly.
+TEST(Shutdown, SigtermClosesOpenSessionsAndExitsZero) {
+  PreforkdProcess p({"--workers", "3", "--shutdown-timeout", "5s"});
+  ASSERT_TRUE(p.waitReady());
+  std::vector<pid_t> pids = p.workerPids();
+  ASSERT_EQ(pids.size(), 3u);
+
+  Client a, b;
+  Banner ab, bb;
+  ASSERT_TRUE(a.connect(p.port()));
+  ASSERT_TRUE(readBanner(a, &ab));
+  ASSERT_TRUE(b.connect(p.port()));
+  ASSERT_TRUE(readBanner(b, &bb));
+  ASSERT_TRUE(a.send("mid-session\r\n"));
+  ASSERT_EQ(a.readLine(), "mid-session");
+  ASSERT_TRUE(b.send("first\r\n"));
+  ASSERT_EQ(b.readLine(), "first");
+
+  const auto t0 = SteadyClock::now();
+  p.signal(SIGTERM);
+  for (Client* c : {&a, &b}) {
+    EXPECT_EQ(c->readLine(3s), "preforkd is shutting down. Goodbye.");
+    const auto rest = c->readAll(3s);
+    EXPECT_TRUE(rest.eof) << "error=" << rest.error << " timed_out=" << rest.timed_out;
+    EXPECT_TRUE(rest.data.empty()) << "extra '" << rest.data << "'";
+  }
+  const ExitStatus st = p.waitExit(5s);
+  const auto elapsed = SteadyClock::now() - t0;
+  ASSERT_TRUE(st.exited) << "still running 5 s after SIGTERM\n" << p.log();
+  EXPECT_TRUE(st.exitedWith(0)) << st.describe();
+  EXPECT_LT(elapsed, 4s) << "sessions should end at once on Stop, not at the shutdown deadline";
+  // (The reader thread may still be draining the pipe: wait for the line, do not just look.)
+  EXPECT_TRUE(p.waitForLog(
+      std::regex("stopped: 2 connections accepted, 2 served, 0 redispatched, 0 dropped"), 2s))
+      << p.log();
+
+  for (pid_t w : p.loggedWorkerPids()) {
+    if (!contains(pids, w)) pids.push_back(w);
+  }
+  for (pid_t w : pids) {
+    EXPECT_TRUE(goneFromTree(w, p.pid())) << "worker " << w << " survived (state "
+                                          << processState(w) << ")";
+  }
+  EXPECT_TRUE(p.leftoverProcesses().empty()) << join(p.leftoverProcesses());
+  struct stat sb {};
+  EXPECT_NE(::lstat(p.controlPath().c_str(), &sb), 0) << "control socket left behind";
+  Client late;
+  EXPECT_FALSE(late.connect(p.port())) << "port still accepting after exit";
+}
+
+// 6. A worker that cannot finish (SIGSTOPped mid-session): after the shutdown timeout the
+// supervisor sends SIGTERM, after the 2 s grace SIGKILL, and still exits 0.
+TEST(Shutdown, WedgedWorkerIsKilledAfterTheTimeouts) {
+  PreforkdProcess p({"--workers", "2", "--shutdown-timeout", "1s"});
+  ASSERT_TRUE(p.waitReady());
+  const std::vector<pid_t> pids = p.workerPids();
+  ASSERT_EQ(pids.size(), 2u);
+
+  Client c;
+  Banner b;
+  ASSERT_TRUE(c.connect(p.port()));
+  ASSERT_TRUE(readBanner(c, &b));
+  ASSERT_EQ(::kill(b.pid, SIGSTOP), 0);
+  ASSERT_TRUE(eventually([&] { return processState(b.pid) == 'T'; }, 2s))
+      << "worker " << b.pid << " did not stop";
+
+  const auto t0 = SteadyClock::now();
+  std::size_t cursor = 0;
+  p.signal(SIGTERM);
+  ASSERT_TRUE(p.waitForLog(std::regex("shutting down"), 2s, &cursor)) << p.log();
+  // The idle worker's goodbye comes after the supervisor closed its listeners and sent Stop
+  // (in that order), so from here on the port must refuse.
+  ASSERT_TRUE(p.waitForLog(std::regex(R"(debug: worker \d+ quitting: stopped)"), 2s, &cursor))
+      << p.log();
+  // While draining: new clients are refused, the control socket still answers.
+  Client late;
+  EXPECT_FALSE(late.connect(p.port())) << "the listener must be closed at SIGTERM";
+  const auto info = p.info();
+  EXPECT_EQ(info.count("state") ? info.at("state") : "?", "draining");
+
+  const std::regex term_re(R"(warning: shutdown: 1 worker\(s\) still running: sending SIGTERM)");
+  const std::regex kill_re(R"(warning: shutdown: 1 worker\(s\) ignored SIGTERM: sending SIGKILL)");
+  EXPECT_TRUE(p.waitForLog(term_re, 3s, &cursor)) << p.log();
+  EXPECT_TRUE(p.waitForLog(kill_re, 4s, &cursor)) << p.log();
+  const ExitStatus st = p.waitExit(6s);
+  const auto elapsed = SteadyClock::now() - t0;
+  ASSERT_TRUE(st.exited) << "still running 6 s after SIGTERM\n" << p.log();
+  EXPECT_TRUE(st.exitedWith(0)) << st.describe();
+  // 1 s shutdown timeout + 2 s grace: not before, and not much after.
+  EXPECT_GE(elapsed, 2800ms);
+  EXPECT_LE(elapsed, 5500ms);
+
+  const auto rest = c.readAll(2s);
+  EXPECT_TRUE(rest.eof) << "error=" << rest.error << " timed_out=" << rest.timed_out;
+  for (pid_t w : pids) {
+    EXPECT_TRUE(goneFromTree(w, p.pid())) << "worker " << w << " survived (state "
+                                          << processState(w) << ")";
+  }
+  EXPECT_TRUE(p.leftoverProcesses().empty()) << join(p.leftoverProcesses());
+}
+
+// A client that typed something the worker has not read yet when Stop arrives must still get
+// the goodbye and a clean close (FIN), not a reset: closing a TCP socket with unread input
+// sends RST (RFC 1122 4.2.2.13), which makes the client report "Connection reset by peer" and,
+// on a real network, can destroy the goodbye still in flight.
+TEST(Shutdown, UnreadClientInputAtStopStillGetsACleanClose) {
+  PreforkdProcess p({"--workers", "2", "--shutdown-timeout", "5s"});
+  ASSERT_TRUE(p.waitReady());
+  Client c;
+  Banner b;
+  ASSERT_TRUE(c.connect(p.port()));
+  ASSERT_TRUE(readBanner(c, &b));
+
+  // Freeze the worker so that our input and the Stop command are both waiting when it wakes.
+  ASSERT_EQ(::kill(b.pid, SIGSTOP), 0);
+  ASSERT_TRUE(eventually([&] { return processState(b.pid) == 'T'; }, 2s));
+  ASSERT_TRUE(c.send("typed just before the shutdown\r\n"));
+  std::size_t cursor = 0;
+  p.signal(SIGTERM);
+  // The idle worker's reply to Stop is logged after every Stop was sent.
+  ASSERT_TRUE(p.waitForLog(std::regex(R"(debug: worker \d+ quitting: stopped)"), 3s, &cursor))
+      << p.log();
+  ASSERT_EQ(::kill(b.pid, SIGCONT), 0);
+
+  const auto got = c.readAll(3s);
+  EXPECT_NE(got.data.find("preforkd is shutting down. Goodbye.\r\n"), std::string::npos)
+      << "got '" << got.data << "'";
+  EXPECT_TRUE(got.eof && got.error == 0)
+      << "expected a clean EOF; error=" << got.error << " (" << std::strerror(got.error)
+      << ") timed_out=" << got.timed_out;
+  const ExitStatus st = p.waitExit(5s);
+  EXPECT_TRUE(st.exitedWith(0)) << st.describe();
+}
+
+// The workers' own safety nets (channel EOF, PR_SET_PDEATHSIG): a supervisor killed with
+// SIGKILL leaves no worker behind, idle or busy.
+TEST(Supervision, WorkersDoNotOutliveAKilledSupervisor) {
+  PreforkdProcess p({"--workers", "2"});
+  ASSERT_TRUE(p.waitReady());
+  const std::vector<pid_t> pids = p.workerPids();
+  ASSERT_EQ(pids.size(), 2u);
+  Client c;
+  Banner b;
+  ASSERT_TRUE(c.connect(p.port()));
+  ASSERT_TRUE(readBanner(c, &b));  // one busy worker, one idle
+
+  ASSERT_EQ(::kill(p.pid(), SIGKILL), 0);
+  const ExitStatus st = p.waitExit(2s);
+  ASSERT_TRUE(st.exited);
+  EXPECT_TRUE(WIFSIGNALED(st.wait_status));
+  for (pid_t w : pids) {
+    EXPECT_TRUE(eventually([&] { return !processExists(w) || processState(w) == 'Z'; }, 3s))
+        << "worker " << w << " outlived its supervisor (state " << processState(w) << ")";
+  }
+  const auto rest = c.readAll(3s);
+  EXPECT_TRUE(rest.eof || rest.error != 0) << "the busy worker's client must be disconnected";
+}
+
+// SIGINT (Ctrl-C in a foreground run) stops the service like SIGTERM.
+TEST(Shutdown, SigintStopsLikeSigterm) {
+  PreforkdProcess p({"--workers", "2"});
+  ASSERT_TRUE(p.waitReady());
+  Client c;
+  Banner b;
+  ASSERT_TRUE(c.connect(p.port()));
+  ASSERT_TRUE(readBanner(c, &b));
+  p.signal(SIGINT);
+  EXPECT_EQ(c.readLine(3s), "preforkd is shutting down. Goodbye.");
+  EXPECT_TRUE(c.readAll(3s).eof);
+  const ExitStatus st = p.waitExit(5s);
+  EXPECT_TRUE(st.exitedWith(0)) << st.describe() << "\n" << p.log();
+  EXPECT_TRUE(p.leftoverProcesses().empty()) << join(p.leftoverProcesses());
+}
+
+bool sameFds(const std::vector<FdEntry>& a, const std::vector<FdEntry>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const FdEntry& x, const FdEntry& y) {
+    return x.fd == y.fd && x.target == y.target;
+  });
+}
+
+// 7a. Workers hold stdio and their channel only; a busy one holds exactly one socket more.
+TEST(Hygiene, WorkersHoldOnlyStdioTheirChannelAndTheirClient) {
+  PreforkdProcess p({"--workers", "2"});
+  ASSERT_TRUE(p.waitReady());
+  const std::vector<FdEntry> sup = fdTargets(p.pid());
+  ASSERT_GE(sup.size(), 3u);
+  const std::vector<pid_t> pids = p.workerPids();
+  ASSERT_EQ(pids.size(), 2u);
+
+  std::map<pid_t, std::vector<FdEntry>> idle_fds;
+  for (pid_t w : pids) {
+    const auto fds = fdTargets(w);
+    idle_fds[w] = fds;
+    ASSERT_EQ(fds.size(), 4u) << "worker " << w << " fds:\n" << describeFds(fds);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(fds[static_cast<std::size_t>(i)].fd, i);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(fds[static_cast<std::size_t>(i)].target, sup[static_cast<std::size_t>(i)].target)
+          << "worker stdio " << i << " is not the supervisor's";
+    }
+    EXPECT_TRUE(fds[3].target.starts_with("socket:")) << fds[3].target;
+  }
+
+  Client c;
+  Banner b;
+  ASSERT_TRUE(c.connect(p.port()));
+  ASSERT_TRUE(readBanner(c, &b));
+  const auto busy = fdTargets(b.pid);
+  ASSERT_EQ(busy.size(), 5u) << "busy worker fds:\n" << describeFds(busy);
+  EXPECT_TRUE(std::equal(busy.begin(), busy.begin() + 4, idle_fds[b.pid].begin(),
+                         idle_fds[b.pid].end(), [](const FdEntry& x, const FdEntry& y) {
+                           return x.fd == y.fd && x.target == y.target;
+                         }))
+      << "busy:\n" << describeFds(busy) << "idle:\n" << describeFds(idle_fds[b.pid]);
+  EXPECT_TRUE(busy[4].target.starts_with("socket:")) << busy[4].target;
+  EXPECT_NE(busy[4].target, busy[3].target);
+
+  ASSERT_TRUE(c.send("quit\r\n"));
+  ASSERT_EQ(c.readLine(), "Goodbye.");
+  ASSERT_TRUE(c.readAll(2s).eof);
+  EXPECT_TRUE(eventually([&] { return sameFds(fdTargets(b.pid), idle_fds[b.pid]); }, 2s))
+      << "after the session:\n" << describeFds(fdTargets(b.pid));
+}
+
+// 7b. 1000 connections later the supervisor holds exactly the descriptors it started with.
+TEST(Hygiene, SupervisorDescriptorsReturnToBaselineAfter1000Connections) {
+  constexpr int kConnections = 1000;
+  PreforkdProcess p({"--workers", "4"});
+  ASSERT_TRUE(p.waitReady());
+  const std::vector<FdEntry> baseline = fdTargets(p.pid());  // before any control connection
+  ASSERT_FALSE(baseline.empty());
+
+  for (int i = 0; i < kConnections; ++i) {
+    Banner b;
+    ASSERT_TRUE(serveOne(p.port(), &b)) << "connection " << i;
+  }
+  ASSERT_TRUE(p.waitCompleted(kConnections, 10s));
+  // The control connection just used may take a moment to be closed on the supervisor's side.
+  EXPECT_TRUE(eventually([&] { return sameFds(fdTargets(p.pid()), baseline); }, 5s))
+      << "baseline:\n" << describeFds(baseline) << "now:\n" << describeFds(fdTargets(p.pid()));
+  for (pid_t w : p.workerPids()) {
+    EXPECT_EQ(fdTargets(w).size(), 4u) << "worker " << w << ":\n" << describeFds(fdTargets(w));
+  }
+  EXPECT_EQ(p.infoNumber("children_spawned"), 4u) << "no worker should have died";
+}
+
+}  // namespace
+}  // namespace e2e
