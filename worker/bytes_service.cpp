@@ -67,7 +67,7 @@ SessionEnd serveBytes(ClientConnection& client, const ServiceContext& ctx) {
           const BytesRequest req = parseBytesRequest(ev.text, settings.bytes_max);
           if (req.error != BytesError::None) {
             client.writeAll(bytesErrorLine(req.error, settings.bytes_max), settings.idle_timeout);
-            return SessionEnd::ClientQuit;
+            return SessionEnd::ProtocolError;
           }
           if (!writePattern(client, chunk, req.count, settings.idle_timeout)) {
             return SessionEnd::WriteFailed;

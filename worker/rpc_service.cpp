@@ -100,7 +100,7 @@ SessionEnd serveRpc(ClientConnection& client, const ServiceContext& ctx) {
             "frame-too-large", fmt::format("frame of {} bytes is above the limit of {} bytes",
                                            ev.length, settings.rpc_max_frame)));
         client.writeAll(out, settings.idle_timeout);
-        return SessionEnd::LineTooLong;
+        return SessionEnd::ProtocolError;
       }
       out += encodeFrame(handleRpcRequest(ev.body));
     }

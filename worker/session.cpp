@@ -8,6 +8,7 @@ const char* toString(SessionEnd end) noexcept {
     case SessionEnd::ClientClosed: return "client-closed";
     case SessionEnd::IdleTimeout: return "idle-timeout";
     case SessionEnd::LineTooLong: return "line-too-long";
+    case SessionEnd::ProtocolError: return "protocol-error";
     case SessionEnd::Stopped: return "stopped";
     case SessionEnd::SupervisorGone: return "supervisor-gone";
     case SessionEnd::WriteFailed: return "write-failed";

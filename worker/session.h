@@ -24,6 +24,7 @@ enum class SessionEnd {
   ClientClosed,    // EOF or reset from the client
   IdleTimeout,
   LineTooLong,
+  ProtocolError,   // a request the service cannot accept (bad byte count, oversized frame)
   Stopped,         // the supervisor asked the worker to stop
   SupervisorGone,  // the channel hung up
   WriteFailed,     // the client stopped reading or vanished while we wrote
