@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <ctime>
+
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <fmt/format.h>
@@ -9,6 +11,10 @@
 namespace preforkd {
 
 void setupLogging(std::string_view role, spdlog::level::level_enum level) {
+  // Log timestamps are local time: load the zone now, so the first log line does not open
+  // /usr/share/zoneinfo behind the caller's back (an exec'd worker would otherwise do it
+  // after saying Ready, with an fd nobody expects).
+  ::tzset();
   spdlog::drop_all();
   // Plain (uncoloured) stderr sink: one write per line, so lines of the supervisor and its
   // workers sharing one stderr never interleave mid-line.

@@ -131,13 +131,7 @@ void fillBytesPattern(std::span<char> out, std::uint64_t offset) noexcept {
 }
 
 SessionEnd runBytesService(ClientConnection& client, const ServiceContext& ctx) {
-  // Only allocation can throw here (the chunk, the line buffer); end the session, not the worker.
-  try {
-    return serveBytes(client, ctx);
-  } catch (const std::exception& e) {
-    spdlog::error("bytes session failed: {}", e.what());
-    return SessionEnd::Error;
-  }
+  return serveBytes(client, ctx);
 }
 
 }  // namespace preforkd

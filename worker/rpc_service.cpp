@@ -162,14 +162,7 @@ std::size_t jsonNestingDepth(std::string_view text) noexcept {
 }
 
 SessionEnd runRpcService(ClientConnection& client, const ServiceContext& ctx) {
-  // Only allocation can throw here (frames and replies are bounded by rpc_max_frame); end the
-  // session, not the worker.
-  try {
-    return serveRpc(client, ctx);
-  } catch (const std::exception& e) {
-    spdlog::error("rpc session failed: {}", e.what());
-    return SessionEnd::Error;
-  }
+  return serveRpc(client, ctx);
 }
 
 }  // namespace preforkd

@@ -2,7 +2,7 @@
 //
 // Contract: a service is a function that serves exactly one client over a ClientConnection
 // (every wait bounded) and returns how the session ended; it runs inside a worker process, must
-// not throw for anything a client sends, and never touches the channel itself (it asks
+// not throw for anything a client sends (the worker contains anything else it throws), and never touches the channel itself (it asks
 // ctx.host when ClientConnection reports ChannelReadable). Line-oriented services implement
 // LineHandler and call runLineSession (worker/line_session.h), which supplies the shared line
 // layer; binary services read and write the connection directly. Adding a service is one file

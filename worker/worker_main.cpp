@@ -100,7 +100,7 @@ class Worker final : public SessionHost {
                              .host = *this,
                              .served_before = served_,
                              .started_at = started};
-    const SessionEnd end = service_->run(client, ctx);
+    const SessionEnd end = runService(client, ctx);
     ++served_;
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - started).count();
@@ -111,6 +111,20 @@ class Worker final : public SessionHost {
     client.close();  // the client sees EOF before we say Available
     return report({.type = StatusType::Available, .conn_id = id, .bytes_in = in,
                    .bytes_out = out});
+  }
+
+  // A service that throws (allocation failure, a bug) ends its session, not the worker: the
+  // client is closed and the worker reports Available as usual.
+  SessionEnd runService(ClientConnection& client, const ServiceContext& ctx) noexcept {
+    try {
+      return service_->run(client, ctx);
+    } catch (const std::exception& e) {
+      spdlog::error("{} session {} failed: {}", service_->name, ctx.info.conn_id, e.what());
+    } catch (...) {
+      spdlog::error("{} session {} failed with an unknown exception", service_->name,
+                    ctx.info.conn_id);
+    }
+    return SessionEnd::Error;
   }
 
   bool report(const ChildStatus& status) {
