@@ -1,6 +1,7 @@
 #include "supervisor/listener.h"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -26,6 +27,11 @@ Listener openListener(const SocketAddress& addr, int backlog) {
       ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
     throw fail("IPV6_V6ONLY");
   }
+  // Accepted sockets inherit TCP_NODELAY from the listener on Linux, so no worker has to set
+  // it per connection: request/response services must not wait for Nagle.
+  if (::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
+    throw fail("TCP_NODELAY");
+  }
   if (::bind(fd.get(), addr.get(), addr.length) != 0) throw fail("bind");
   if (::listen(fd.get(), backlog) != 0) throw fail("listen");
   SocketAddress bound;
@@ -36,14 +42,13 @@ Listener openListener(const SocketAddress& addr, int backlog) {
 
 AcceptResult acceptOne(int listen_fd) {
   AcceptResult r;
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  // Blocking mode for the worker (it chooses its own); CLOEXEC so no exec'd program inherits it.
-  const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
+  r.peer.length = sizeof r.peer.storage;
+  // CLOEXEC so no exec'd program inherits it; the mode does not matter to workers (they pass
+  // MSG_DONTWAIT on every call).
+  const int fd = ::accept4(listen_fd, r.peer.get(), &r.peer.length, SOCK_CLOEXEC);
   if (fd >= 0) {
     r.outcome = AcceptOutcome::Accepted;
     r.fd.reset(fd);
-    r.peer = formatAddress(reinterpret_cast<sockaddr*>(&ss), len);
     return r;
   }
   r.error = errno;

@@ -31,8 +31,8 @@ enum class AcceptOutcome {
 
 struct AcceptResult {
   AcceptOutcome outcome = AcceptOutcome::Drained;
-  UniqueFd fd;       // Accepted: blocking, CLOEXEC
-  std::string peer;  // Accepted: numeric peer address
+  UniqueFd fd;         // Accepted: blocking, CLOEXEC
+  SocketAddress peer;  // Accepted: formatted only when someone logs it
   int error = 0;     // errno otherwise
 };
 

@@ -22,7 +22,7 @@ namespace {
 enum Timer { kRespawnTimer = 0, kAcceptResumeTimer = 1, kShutdownTimer = 2, kKillTimer = 3 };
 
 constexpr int kMaxAcceptsPerWakeup = 64;   // fairness with the rest of the loop
-constexpr int kMaxMessagesPerWakeup = 64;
+constexpr int kMaxChannelDrain = 64;  // records a dead child can have left (bounded anyway)
 constexpr std::chrono::milliseconds kAcceptResumeDelay{100};
 
 std::string describeWaitStatus(int st) {
@@ -134,7 +134,9 @@ void Supervisor::onChannelReadable(evutil_socket_t, short, void* arg) noexcept {
   auto* proc = static_cast<ChildProcess*>(arg);
   Supervisor* self = proc->owner;
   try {
-    self->readChannel(proc->slot);
+    // One record per wake-up: epoll is level-triggered, so a second queued record brings us
+    // back on the next round, and the common single record costs no EAGAIN read.
+    self->readChannel(proc->slot, 1);
     self->pump();
   } catch (const std::exception& e) {
     spdlog::critical("bug: exception on a child channel: {}", e.what());
@@ -203,8 +205,10 @@ void Supervisor::acceptFrom(int listen_fd) {
     }
     const ConnectionId id = next_conn_id_++;
     ++counters_.accepted;
-    spdlog::debug("connection {} accepted from {}", id, r.peer);
-    conns_.emplace(id, PendingConnection{std::move(r.fd), std::move(r.peer), Clock::now()});
+    if (spdlog::should_log(spdlog::level::debug)) {
+      spdlog::debug("connection {} accepted from {}", id, formatAddress(r.peer));
+    }
+    conns_.emplace(id, PendingConnection{std::move(r.fd), r.peer, Clock::now()});
     dispatcher_.submit(id);
   }
   pump();
@@ -260,9 +264,9 @@ void Supervisor::sendAssignment(const Assignment& a) {
   if (child && child->pid > 0) ::kill(child->pid, SIGKILL);
 }
 
-void Supervisor::readChannel(SlotId slot) {
+void Supervisor::readChannel(SlotId slot, int max_messages) {
   ChildProcess& proc = procs_[static_cast<std::size_t>(slot)];
-  for (int i = 0; i < kMaxMessagesPerWakeup && proc.channel; ++i) {
+  for (int i = 0; i < max_messages && proc.channel; ++i) {
     ReceivedMessage msg = receiveMessage(proc.channel.get());
     switch (msg.status) {
       case ReceiveStatus::Message:
@@ -371,7 +375,7 @@ void Supervisor::reapChildren() {
 void Supervisor::childReaped(SlotId slot, int wait_status) {
   // Read what it said before it died: a Taken still in the channel decides whether its
   // client must be redispatched or was already in its hands.
-  if (procs_[static_cast<std::size_t>(slot)].channel) readChannel(slot);
+  if (procs_[static_cast<std::size_t>(slot)].channel) readChannel(slot, kMaxChannelDrain);
   ChildRecord& child = *dispatcher_.children().find(slot);
   const pid_t pid = child.pid;
   ++counters_.children_exited;
@@ -487,7 +491,8 @@ void Supervisor::beginShutdown(int sig) {
 void Supervisor::shutdownDeadline() {
   for (ConnectionId id : dispatcher_.dropQueued()) {
     ++counters_.dropped;
-    spdlog::warn("connection {} from {} closed unserved at shutdown", id, conns_[id].peer);
+    spdlog::warn("connection {} from {} closed unserved at shutdown", id,
+                 formatAddress(conns_[id].peer));
     conns_.erase(id);
   }
   const std::size_t left = dispatcher_.children().live();

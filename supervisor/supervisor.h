@@ -58,7 +58,7 @@ class Supervisor {
   };
   struct PendingConnection {
     UniqueFd fd;  // the supervisor's copy, kept until the child says Taken
-    std::string peer;
+    SocketAddress peer;
     TimePoint accepted_at;
   };
   struct ListenerSlot {
@@ -73,7 +73,8 @@ class Supervisor {
   static void onTimer(evutil_socket_t, short, void* arg) noexcept;
 
   void acceptFrom(int listen_fd);
-  void readChannel(SlotId slot);
+  // Reads up to `max_messages` records (or until the channel is empty or closed).
+  void readChannel(SlotId slot, int max_messages);
   void handleStatus(SlotId slot, std::string_view record);
   void channelClosed(SlotId slot);
   void reapChildren();

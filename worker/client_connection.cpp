@@ -1,8 +1,6 @@
 #include "worker/client_connection.h"
 
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -27,41 +25,57 @@ int remainingMs(Clock::time_point deadline) {
 
 ClientConnection::ClientConnection(UniqueFd fd, int channel_fd)
     : fd_(std::move(fd)), channel_fd_(channel_fd) {
-  // The supervisor accepted it in blocking mode; we need bounded writes, so non-blocking.
-  const int flags = ::fcntl(fd_.get(), F_GETFL);
-  if (flags >= 0) ::fcntl(fd_.get(), F_SETFL, flags | O_NONBLOCK);
-  // Line services answer each request at once: do not let Nagle hold replies back.
-  const int one = 1;
-  ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (::getpeername(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-    peer_ = formatAddress(reinterpret_cast<sockaddr*>(&ss), len);
+  // Nothing to set up: every recv/send passes MSG_DONTWAIT (whatever the fd's mode, no call
+  // can block, and no fcntl is needed), and TCP_NODELAY is inherited from the listener.
+}
+
+const std::string& ClientConnection::peer() const {
+  if (peer_.empty()) {  // looked up on first use only: most sessions never ask
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    peer_ = ::getpeername(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0
+                ? formatAddress(reinterpret_cast<sockaddr*>(&ss), len)
+                : std::string(1, '?');
   }
+  return peer_;
 }
 
 ReadStatus ClientConnection::readSome(std::string& out, std::chrono::milliseconds idle) {
   const auto deadline = Clock::now() + idle;
+  // Read first and poll only when nothing is there: a client's request has usually arrived by
+  // the time we look. A client that never pauses would then keep us from seeing a Stop, so
+  // every kChannelCheckInterval reads we glance at the channel anyway.
+  bool must_poll = ++reads_since_poll_ >= kChannelCheckInterval;
   for (;;) {
-    std::array<pollfd, 2> fds{{{fd_.get(), POLLIN, 0}, {channel_fd_, POLLIN, 0}}};
-    const int n = ::poll(fds.data(), fds.size(), remainingMs(deadline));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ReadStatus::Error;
+    if (must_poll) {
+      reads_since_poll_ = 0;
+      std::array<pollfd, 2> fds{{{fd_.get(), POLLIN, 0}, {channel_fd_, POLLIN, 0}}};
+      const int n = ::poll(fds.data(), fds.size(), remainingMs(deadline));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ReadStatus::Error;
+      }
+      if (n == 0) return ReadStatus::IdleTimeout;
+      if (fds[1].revents & (POLLHUP | POLLERR)) return ReadStatus::SupervisorGone;
+      if (fds[1].revents & POLLIN) return ReadStatus::ChannelReadable;
+      if (fds[0].revents == 0) continue;
     }
-    if (n == 0) return ReadStatus::IdleTimeout;
-    if (fds[1].revents & (POLLHUP | POLLERR)) return ReadStatus::SupervisorGone;
-    if (fds[1].revents & POLLIN) return ReadStatus::ChannelReadable;
-    if (fds[0].revents == 0) continue;
     std::array<char, 16384> buf;
-    const ssize_t got = ::recv(fd_.get(), buf.data(), buf.size(), 0);
+    const ssize_t got = ::recv(fd_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
     if (got > 0) {
       out.append(buf.data(), static_cast<std::size_t>(got));
       bytes_in_ += static_cast<std::uint64_t>(got);
       return ReadStatus::Data;
     }
-    if (got == 0) return ReadStatus::Closed;
-    if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+    if (got == 0) {
+      input_ended_ = true;
+      return ReadStatus::Closed;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      must_poll = true;
+      continue;
+    }
     return (errno == ECONNRESET || errno == ETIMEDOUT) ? ReadStatus::Closed : ReadStatus::Error;
   }
 }
@@ -69,7 +83,7 @@ ReadStatus ClientConnection::readSome(std::string& out, std::chrono::millisecond
 bool ClientConnection::writeAll(std::string_view data, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   while (!data.empty()) {
-    const ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
+    const ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       data.remove_prefix(static_cast<std::size_t>(n));
       bytes_out_ += static_cast<std::uint64_t>(n);
@@ -91,7 +105,8 @@ bool ClientConnection::writeAll(std::string_view data, std::chrono::milliseconds
 void ClientConnection::close() noexcept {
   if (!fd_) return;
   int unread = 0;
-  if (::ioctl(fd_.get(), FIONREAD, &unread) == 0 && unread > 0 &&
+  // After the client's EOF nothing can be unread: skip the probe.
+  if (!input_ended_ && ::ioctl(fd_.get(), FIONREAD, &unread) == 0 && unread > 0 &&
       ::shutdown(fd_.get(), SHUT_WR) == 0) {
     const auto deadline = Clock::now() + kLingerTime;
     std::size_t drained = 0;
@@ -101,7 +116,7 @@ void ClientConnection::close() noexcept {
       const int ready = ::poll(&p, 1, remainingMs(deadline));
       if (ready < 0 && errno == EINTR) continue;
       if (ready <= 0) break;
-      const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
+      const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
       if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (n <= 0) break;  // EOF: the client saw our FIN and closed too
       drained += static_cast<std::size_t>(n);

@@ -1,7 +1,7 @@
 // ClientConnection: the worker's end of one client TCP connection, with bounded waits.
 //
-// Contract: owns the client fd (switched to non-blocking; every wait is a poll() with a
-// deadline). While waiting it also watches the worker's channel to the supervisor (borrowed
+// Contract: owns the client fd (in whatever mode it arrived: every recv/send is MSG_DONTWAIT
+// and every wait is a poll() with a deadline). While waiting it also watches the worker's channel to the supervisor (borrowed
 // fd): a hang-up there means the supervisor is gone, and a readable channel means a command
 // arrived (the session decides when to look at it). Counts bytes in both directions.
 // Used only inside a worker process; never touches an event loop.
@@ -51,12 +51,16 @@ class ClientConnection {
   int fd() const noexcept { return fd_.get(); }
   std::uint64_t bytesIn() const noexcept { return bytes_in_; }
   std::uint64_t bytesOut() const noexcept { return bytes_out_; }
-  const std::string& peer() const noexcept { return peer_; }
+  // Numeric peer address ("127.0.0.1:5555"), looked up on first use.
+  const std::string& peer() const;
 
  private:
   UniqueFd fd_;
   int channel_fd_;
-  std::string peer_{"?"};
+  mutable std::string peer_;
+  unsigned reads_since_poll_ = 0;
+  bool input_ended_ = false;  // recv returned 0: the client's FIN was read
+  static constexpr unsigned kChannelCheckInterval = 64;
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
 };

@@ -105,8 +105,10 @@ class Worker final : public SessionHost {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - started).count();
     const std::uint64_t in = client.bytesIn(), out = client.bytesOut();
-    spdlog::debug("connection {} from {} ended ({}) after {} ms, {} bytes in, {} bytes out", id,
-                  client.peer(), toString(end), ms, in, out);
+    if (spdlog::should_log(spdlog::level::debug)) {  // peer() costs a syscall: only if logged
+      spdlog::debug("connection {} from {} ended ({}) after {} ms, {} bytes in, {} bytes out", id,
+                    client.peer(), toString(end), ms, in, out);
+    }
     if (end == SessionEnd::SupervisorGone) return false;
     client.close();  // the client sees EOF before we say Available
     return report({.type = StatusType::Available, .conn_id = id, .bytes_in = in,
