@@ -58,18 +58,8 @@ SessionEnd serveBytes(ClientConnection& client, const ServiceContext& ctx) {
   std::vector<LineEvent> events;
   for (;;) {
     raw.clear();
-    switch (client.readSome(raw, settings.idle_timeout)) {
-      case ReadStatus::Data: break;
-      case ReadStatus::Closed: return SessionEnd::ClientClosed;
-      // Silent: a benchmark client reads a byte count, not prose.
-      case ReadStatus::IdleTimeout: return SessionEnd::IdleTimeout;
-      case ReadStatus::ChannelReadable:
-        // We only read between replies, so this is always a request boundary.
-        if (ctx.host.checkChannel()) return SessionEnd::Stopped;
-        continue;
-      case ReadStatus::SupervisorGone: return SessionEnd::SupervisorGone;
-      case ReadStatus::Error: return SessionEnd::Error;
-    }
+    // Endings are silent: a benchmark client reads a byte count, not prose.
+    if (const auto end = readClientInput(client, ctx, raw)) return *end;
     events.clear();
     lines.feed(raw, events);
     for (const LineEvent& ev : events) {

@@ -18,18 +18,8 @@ SessionEnd runRawEcho(ClientConnection& client, const ServiceContext& ctx) {
   std::string buf;
   for (;;) {
     buf.clear();
-    switch (client.readSome(buf, ctx.settings.idle_timeout)) {
-      case ReadStatus::Data:
-        if (!client.writeAll(buf, ctx.settings.idle_timeout)) return SessionEnd::WriteFailed;
-        break;
-      case ReadStatus::Closed: return SessionEnd::ClientClosed;
-      case ReadStatus::IdleTimeout: return SessionEnd::IdleTimeout;
-      case ReadStatus::ChannelReadable:
-        if (ctx.host.checkChannel()) return SessionEnd::Stopped;
-        break;
-      case ReadStatus::SupervisorGone: return SessionEnd::SupervisorGone;
-      case ReadStatus::Error: return SessionEnd::Error;
-    }
+    if (const auto end = readClientInput(client, ctx, buf)) return *end;
+    if (!client.writeAll(buf, ctx.settings.idle_timeout)) return SessionEnd::WriteFailed;
   }
 }
 

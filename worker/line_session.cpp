@@ -36,21 +36,15 @@ SessionEnd runLineSession(ClientConnection& client, const ServiceContext& ctx,
   std::vector<LineEvent> events;
   for (;;) {
     raw.clear();
-    switch (client.readSome(raw, settings.idle_timeout)) {
-      case ReadStatus::Data: break;
-      case ReadStatus::Closed: return SessionEnd::ClientClosed;
-      case ReadStatus::IdleTimeout:
+    if (const auto end = readClientInput(client, ctx, raw)) {
+      // Line clients are people: say why the connection ends.
+      if (*end == SessionEnd::IdleTimeout) {
         say(fmt::format("idle for {}: closing the connection.\r\n",
                         formatDuration(settings.idle_timeout)));
-        return SessionEnd::IdleTimeout;
-      case ReadStatus::ChannelReadable:
-        if (ctx.host.checkChannel()) {
-          say(kShuttingDown);
-          return SessionEnd::Stopped;
-        }
-        continue;
-      case ReadStatus::SupervisorGone: return SessionEnd::SupervisorGone;
-      case ReadStatus::Error: return SessionEnd::Error;
+      } else if (*end == SessionEnd::Stopped) {
+        say(kShuttingDown);
+      }
+      return *end;
     }
     data.clear();
     reply.clear();

@@ -80,17 +80,9 @@ SessionEnd serveRpc(ClientConnection& client, const ServiceContext& ctx) {
   std::vector<FrameEvent> events;
   for (;;) {
     raw.clear();
-    switch (client.readSome(raw, settings.idle_timeout)) {
-      case ReadStatus::Data: break;
-      case ReadStatus::Closed: return SessionEnd::ClientClosed;  // also mid-frame: just end
-      case ReadStatus::IdleTimeout: return SessionEnd::IdleTimeout;
-      case ReadStatus::ChannelReadable:
-        // Every complete request has been answered; a partial one was never accepted.
-        if (ctx.host.checkChannel()) return SessionEnd::Stopped;
-        continue;
-      case ReadStatus::SupervisorGone: return SessionEnd::SupervisorGone;
-      case ReadStatus::Error: return SessionEnd::Error;
-    }
+    // Endings are silent: any frame we sent now would be read as a reply. A client closing
+    // mid-frame just ends the session; a Stop comes after every complete request was answered.
+    if (const auto end = readClientInput(client, ctx, raw)) return *end;
     events.clear();
     frames.feed(raw, events);
     out.clear();

@@ -11,6 +11,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "worker/client_connection.h"
@@ -28,6 +30,14 @@ struct ServiceContext {
 };
 
 using ServiceFunction = SessionEnd (*)(ClientConnection& client, const ServiceContext& ctx);
+
+// Waits (bounded by the idle timeout) for the next client input and appends it to `raw`.
+// Returns nothing when input arrived; otherwise how the session ends: the client closed, the
+// idle timeout passed, the supervisor asked us to Stop (services call this only between
+// requests, so that is always a request boundary) or went away. Shared by every service so
+// they all treat the channel the same way.
+std::optional<SessionEnd> readClientInput(ClientConnection& client, const ServiceContext& ctx,
+                                          std::string& raw);
 
 struct ServiceDefinition {
   std::string_view name;
