@@ -68,7 +68,7 @@ enum class SlotState : std::uint8_t {
 // One concurrency slot: at most one connection and at most one operation at a time.
 struct Slot {
   SlotState state = SlotState::Free;
-  int fd = -1;
+  UniqueFd fd;                   // the slot's connection, if any
   std::uint32_t generation = 0;  // bumped on close, so stale epoll events are recognised
   bool in_setup = false;         // running the script's set-up steps rather than an operation
   bool op_active = false;
@@ -203,8 +203,7 @@ std::string LoadGenerator::Impl::stepContext(const Slot& slot) const {
 }
 
 void LoadGenerator::Impl::closeSlot(Slot& slot) noexcept {
-  if (slot.fd >= 0) ::close(slot.fd);
-  slot.fd = -1;
+  slot.fd.reset();
   ++slot.generation;
   slot.readable = slot.writable = slot.hangup = slot.shut = false;
 }
@@ -240,14 +239,14 @@ void LoadGenerator::Impl::beginStep(Slot& slot) {
 void LoadGenerator::Impl::openSocket(std::uint32_t index) {
   Slot& slot = slots_[index];
   slot.state = SlotState::Connecting;
-  slot.fd = ::socket(target_.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (slot.fd < 0) {
+  slot.fd.reset(::socket(target_.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!slot.fd) {
     const int err = errno;
     return fail(index, classifyErrno(err), errnoText("socket", err));
   }
   const int one = 1;
-  ::setsockopt(slot.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  const int rc = ::connect(slot.fd, target_.get(), target_.length);
+  ::setsockopt(slot.fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  const int rc = ::connect(slot.fd.get(), target_.get(), target_.length);
   if (rc != 0 && errno != EINPROGRESS) {
     const int err = errno;
     return fail(index, classifyErrno(err), errnoText("connect", err));
@@ -255,7 +254,7 @@ void LoadGenerator::Impl::openSocket(std::uint32_t index) {
   epoll_event ev{};
   ev.events = kEpollEvents;
   ev.data.u64 = (std::uint64_t{slot.generation} << 32) | index;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, slot.fd, &ev) != 0) {
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, slot.fd.get(), &ev) != 0) {
     const int err = errno;
     return fail(index, ErrorClass::Other, errnoText("epoll_ctl", err));
   }
@@ -318,7 +317,7 @@ void LoadGenerator::Impl::advance(std::uint32_t index) {
     const Step& step = (*slot.steps)[slot.step];
 
     while (slot.sent < step.send.size() && slot.writable) {
-      const ssize_t n = ::send(slot.fd, step.send.data() + slot.sent,
+      const ssize_t n = ::send(slot.fd.get(), step.send.data() + slot.sent,
                                step.send.size() - slot.sent, MSG_NOSIGNAL);
       if (n > 0) {
         slot.sent += static_cast<std::size_t>(n);
@@ -331,12 +330,12 @@ void LoadGenerator::Impl::advance(std::uint32_t index) {
     }
     const bool sent_all = slot.sent == step.send.size();
     if (sent_all && step.shutdown_write && !slot.shut) {
-      ::shutdown(slot.fd, SHUT_WR);
+      ::shutdown(slot.fd.get(), SHUT_WR);
       slot.shut = true;
     }
 
     while (!slot.reply_done && slot.readable) {
-      const ssize_t n = ::recv(slot.fd, buf, read_buffer_.size(), 0);
+      const ssize_t n = ::recv(slot.fd.get(), buf, read_buffer_.size(), 0);
       if (n > 0) {
         const auto size = static_cast<std::size_t>(n);
         const ReplyMatcher::FeedResult r = slot.matcher.feed(buf, size);
@@ -417,7 +416,7 @@ void LoadGenerator::Impl::onIdleEvent(std::uint32_t index) {
   Slot& slot = slots_[index];
   if (!slot.readable) return;
   char* const buf = read_buffer_.data();
-  const ssize_t n = ::recv(slot.fd, buf, read_buffer_.size(), 0);
+  const ssize_t n = ::recv(slot.fd.get(), buf, read_buffer_.size(), 0);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
     if (errno != EINTR) slot.readable = false;
     return;
@@ -440,7 +439,7 @@ void LoadGenerator::Impl::onEvent(std::uint32_t index, std::uint32_t events) {
       if (events & (EPOLLERR | EPOLLHUP)) {
         int err = 0;
         socklen_t len = sizeof err;
-        ::getsockopt(slot.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        ::getsockopt(slot.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
         if (err != 0) return fail(index, classifyErrno(err), errnoText("connect", err));
       }
       // Connected; a peer that closed at once is found by the first recv().
