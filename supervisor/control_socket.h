@@ -38,7 +38,6 @@ class ControlSocket {
   ControlSocket& operator=(const ControlSocket&) = delete;
 
   const std::string& path() const noexcept { return path_; }
-  std::size_t clients() const noexcept { return clients_.size(); }
 
  private:
   struct Client;

