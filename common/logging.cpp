@@ -25,6 +25,8 @@ void setupLogging(std::string_view role, spdlog::level::level_enum level) {
   spdlog::set_default_logger(std::move(logger));
 }
 
+std::string reopenLogs() { return {}; }  // stderr only: nothing to reopen
+
 std::optional<spdlog::level::level_enum> parseLogLevel(std::string_view text) {
   static constexpr std::pair<std::string_view, spdlog::level::level_enum> kLevels[] = {
       {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug},

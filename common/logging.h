@@ -16,6 +16,10 @@ namespace preforkd {
 
 void setupLogging(std::string_view role, spdlog::level::level_enum level);
 
+// Reopens log files (SIGUSR1, `reopen-logs`): after logrotate moved them. A no-op while
+// logging goes to stderr only. Returns "" or why it failed (logging continues either way).
+std::string reopenLogs();
+
 // Parses "trace|debug|info|warn|error|critical|off".
 std::optional<spdlog::level::level_enum> parseLogLevel(std::string_view text);
 

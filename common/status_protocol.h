@@ -16,6 +16,10 @@ namespace preforkd {
 
 using ConnectionId = std::uint64_t;
 
+// A worker that exits with this status says "do not restart me: the configuration is
+// broken" (EX_CONFIG). The supervisor stops respawning until the next reload.
+inline constexpr int kWorkerExitNoRestart = 78;
+
 enum class StatusType : std::uint8_t {
   Ready = 'R',      // start-up finished; the child can take a connection
   Taken = 'T',      // the child holds the connection's fd; the parent may drop its copy

@@ -38,12 +38,22 @@ std::optional<SlotId> ChildTable::freeSlot() const {
   return std::nullopt;
 }
 
-ChildRecord& ChildTable::add(SlotId slot, pid_t pid, TimePoint now) {
+void ChildTable::ensureCapacity(std::size_t slots) {
+  const std::size_t old = slots_.size();
+  if (slots <= old) return;
+  slots_.resize(slots);
+  idle_pos_.resize(slots);
+  for (std::size_t i = old; i < slots; ++i) slots_[i].slot = static_cast<SlotId>(i);
+  counts_[static_cast<int>(ChildState::Empty)] += slots - old;
+}
+
+ChildRecord& ChildTable::add(SlotId slot, pid_t pid, Generation generation, TimePoint now) {
   ChildRecord* c = find(slot);
   if (c == nullptr || c->state != ChildState::Empty) bug("add into a used slot", slot);
   *c = ChildRecord{};
   c->slot = slot;
   c->pid = pid;
+  c->generation = generation;
   c->started_at = now;
   by_pid_[pid] = slot;
   setState(*c, ChildState::Starting, now);
@@ -95,9 +105,80 @@ void ChildTable::markStopping(SlotId slot, TimePoint now) {
   if (c->state != ChildState::Stopping) setState(*c, ChildState::Stopping, now);
 }
 
-std::optional<SlotId> ChildTable::pickIdle() const {
+std::optional<SlotId> ChildTable::pickIdle(DispatchPolicy policy, Generation generation,
+                                           bool allow_older) {
+  // Steady state: every idle child is of the current generation, so LRU and MRU are O(1).
+  // Round-robin and least-served scan the idle list (bounded by the pool size).
+  auto eligible = [&](SlotId s, bool older) {
+    const Generation g = slots_[static_cast<std::size_t>(s)].generation;
+    return older ? g < generation : g == generation;
+  };
+  for (bool older : {false, true}) {
+    if (older && !allow_older) break;
+    std::optional<SlotId> best;
+    switch (policy) {
+      case DispatchPolicy::Lru:
+        for (SlotId s : idle_lru_) {
+          if (eligible(s, older)) return s;
+        }
+        break;
+      case DispatchPolicy::Mru:
+        for (auto it = idle_lru_.rbegin(); it != idle_lru_.rend(); ++it) {
+          if (eligible(*it, older)) return *it;
+        }
+        break;
+      case DispatchPolicy::RoundRobin: {
+        // The first eligible idle slot after the cursor, wrapping around.
+        std::optional<SlotId> first_after, first_any;
+        for (SlotId s : idle_lru_) {
+          if (!eligible(s, older)) continue;
+          if (s > rr_cursor_ && (!first_after || s < *first_after)) first_after = s;
+          if (!first_any || s < *first_any) first_any = s;
+        }
+        best = first_after ? first_after : first_any;
+        if (best) rr_cursor_ = *best;
+        break;
+      }
+      case DispatchPolicy::LeastServed:
+        // Ties go to the child idle the longest (list order).
+        for (SlotId s : idle_lru_) {
+          if (!eligible(s, older)) continue;
+          if (!best || slots_[static_cast<std::size_t>(s)].served <
+                           slots_[static_cast<std::size_t>(*best)].served) {
+            best = s;
+          }
+        }
+        break;
+    }
+    if (best) return best;
+  }
+  return std::nullopt;
+}
+
+std::optional<SlotId> ChildTable::longestIdle() const {
   if (idle_lru_.empty()) return std::nullopt;
   return idle_lru_.front();
+}
+
+std::size_t ChildTable::idleOf(Generation generation, bool or_older) const {
+  std::size_t n = 0;
+  for (SlotId s : idle_lru_) {
+    const Generation g = slots_[static_cast<std::size_t>(s)].generation;
+    if (g == generation || (or_older && g < generation)) ++n;
+  }
+  return n;
+}
+
+std::size_t ChildTable::activeOf(Generation generation) const {
+  std::size_t n = 0;
+  for (const ChildRecord& c : slots_) {
+    if (c.generation == generation && !c.stop_requested &&
+        (c.state == ChildState::Starting || c.state == ChildState::Idle ||
+         c.state == ChildState::Busy)) {
+      ++n;
+    }
+  }
+  return n;
 }
 
 void ChildTable::setState(ChildRecord& child, ChildState state, TimePoint now) {

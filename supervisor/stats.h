@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "common/histogram.h"
 #include "supervisor/child_table.h"
+#include "supervisor/pool_settings.h"
 
 namespace preforkd {
 
@@ -28,6 +30,48 @@ struct SupervisorCounters {
   std::uint64_t children_spawned = 0;
   std::uint64_t children_exited = 0;   // reaped, any cause
   std::uint64_t start_failures = 0;    // died before Ready
+  // Why children exited (each reaped child counts in exactly one of these).
+  std::uint64_t exited_stopped = 0;    // told to stop (shutdown, reload, retire, recycle), exit 0
+  std::uint64_t exited_error = 0;      // exited with a non-zero status
+  std::uint64_t exited_crashed = 0;    // killed by a crash signal (SIGSEGV, SIGABRT, ...)
+  std::uint64_t exited_killed = 0;     // killed by another signal (ours or someone else's)
+  std::uint64_t exited_no_restart = 0; // exited with the reserved "do not restart me" status
+  std::uint64_t recycled = 0;          // retired after max-connections-per-child
+  std::uint64_t retired_idle = 0;      // retired by the pool (above max spare, ondemand idle, TTOU)
+  std::uint64_t time_limit_kills = 0;  // signals sent by a time limit (startup, hand-off, session, drain)
+  std::uint64_t rejected_queue_full = 0;     // busy line: the overload queue was full
+  std::uint64_t rejected_queue_timeout = 0;  // busy line: waited in the queue past its deadline
+  std::uint64_t rejected_per_source = 0;     // per-source cap line
+  std::uint64_t max_children_reached = 0;    // demand the max-children cap refused
+  std::uint64_t queued_max = 0;              // the queue's high-water mark
+  std::uint64_t reloads = 0;                 // generations started by reload
+  std::uint64_t reloads_failed = 0;          // reloads refused (bad configuration)
+  std::uint64_t handed_over = 0;             // connections received from the previous binary
+};
+
+// Latency histograms the supervisor can measure exactly because it hands out every connection.
+struct SupervisorHistograms {
+  Histogram queue_wait;    // accept -> sent to a child
+  Histogram handoff;       // sent -> Taken
+  Histogram service_time;  // Taken -> Available
+  Histogram startup;       // fork -> Ready
+};
+
+// One listening socket as the kernel sees it (TCP_INFO on a listener).
+struct ListenerStats {
+  std::string address;
+  std::uint32_t backlog_now = 0;    // tcpi_unacked: connections waiting for accept()
+  std::uint32_t backlog_limit = 0;  // tcpi_sacked: the backlog limit
+};
+
+// A connection that is queued or in service.
+struct ConnectionRow {
+  ConnectionId id = 0;
+  std::string peer;          // numeric address
+  pid_t child_pid = 0;       // 0: queued
+  const char* state = "";    // "queued", "handing-off", "in-service"
+  std::chrono::nanoseconds age{0};         // since accept
+  std::chrono::nanoseconds queue_wait{0};  // accept -> hand-off (so far, if still queued)
 };
 
 struct StatsSnapshot {
@@ -45,6 +89,20 @@ struct StatsSnapshot {
   SupervisorCounters counters;
   TimePoint now{};
   std::vector<ChildRecord> children;  // live children only, by slot
+
+  // Pool lifecycle.
+  Generation generation = 1;
+  PoolSettings pool;                  // mode, sizes, policy in force
+  std::size_t old_generation = 0;     // live children of older generations (draining)
+  std::string throttle_reason;        // empty unless throttled/halted: why
+  bool halted = false;                // a worker exited "do not restart": no respawns until reload
+  std::size_t queue_capacity = 0;
+  std::chrono::nanoseconds queue_oldest_age{0};
+  std::vector<ListenerStats> listener_stats;
+  std::vector<ConnectionRow> connections;  // queued and in service
+  SupervisorHistograms histograms;
+  std::chrono::system_clock::time_point started_wall{};  // for "started at" columns
+  TimePoint started_at{};
 };
 
 std::string renderInfo(const StatsSnapshot& s);

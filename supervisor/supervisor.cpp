@@ -44,8 +44,8 @@ void addTimer(event* ev, std::chrono::milliseconds delay) {
 Supervisor::Supervisor(SupervisorConfig config)
     : config_(std::move(config)),
       started_at_(Clock::now()),
-      dispatcher_(config_.workers),
-      procs_(config_.workers) {
+      dispatcher_(config_.pool.workers),
+      procs_(config_.pool.workers) {
   for (std::size_t i = 0; i < procs_.size(); ++i) {
     procs_[i].owner = this;
     procs_[i].slot = static_cast<SlotId>(i);
@@ -106,9 +106,9 @@ Supervisor::~Supervisor() {
 int Supervisor::run() {
   if (config_.worker_exec.empty()) {
     spdlog::info("preforkd {} starting {} workers (service {})", PREFORKD_VERSION,
-                 config_.workers, config_.worker.service);
+                 config_.pool.workers, config_.worker.service);
   } else {
-    spdlog::info("preforkd {} starting {} workers (exec {})", PREFORKD_VERSION, config_.workers,
+    spdlog::info("preforkd {} starting {} workers (exec {})", PREFORKD_VERSION, config_.pool.workers,
                  fmt::join(config_.worker_exec, " "));
   }
   maintainPool();
@@ -182,7 +182,7 @@ void Supervisor::onTimer(evutil_socket_t, short, void* arg) noexcept {
 // ---------------------------------------------------------------- accepting
 
 void Supervisor::acceptFrom(int listen_fd) {
-  for (int i = 0; i < kMaxAcceptsPerWakeup && dispatcher_.wantsAccept() && !accept_paused_; ++i) {
+  for (int i = 0; i < kMaxAcceptsPerWakeup && wantsAccept() && !accept_paused_; ++i) {
     AcceptResult r = acceptOne(listen_fd);
     if (r.outcome == AcceptOutcome::Drained) break;
     if (r.outcome == AcceptOutcome::Transient) {
@@ -209,9 +209,13 @@ void Supervisor::acceptFrom(int listen_fd) {
       spdlog::debug("connection {} accepted from {}", id, formatAddress(r.peer));
     }
     conns_.emplace(id, PendingConnection{std::move(r.fd), r.peer});
-    dispatcher_.submit(id);
+    dispatcher_.submit(id, Clock::now());
   }
   pump();
+}
+
+bool Supervisor::wantsAccept() const {
+  return !dispatcher_.draining() && dispatcher_.usableIdle() > dispatcher_.queued();
 }
 
 void Supervisor::setListening(bool on) {
@@ -236,7 +240,7 @@ void Supervisor::pump() {
     if (assignments.empty()) break;
     for (const Assignment& a : assignments) sendAssignment(a);
   }
-  setListening(!shutting_down_ && !accept_paused_ && dispatcher_.wantsAccept());
+  setListening(!shutting_down_ && !accept_paused_ && wantsAccept());
   checkReadyAndDone();
 }
 
@@ -320,13 +324,13 @@ void Supervisor::handleStatus(SlotId slot, std::string_view record) {
       }
       break;
     case StatusType::Taken:
-      verdict = dispatcher_.onTaken(slot, status->conn_id);
+      verdict = dispatcher_.onTaken(slot, status->conn_id, now);
       if (verdict == Verdict::Ok) conns_.erase(status->conn_id);  // closes our copy
       break;
     case StatusType::Available:
       verdict = dispatcher_.onAvailable(slot, status->conn_id, status->bytes_in,
                                         status->bytes_out, now);
-      if (verdict == Verdict::Ok) ++counters_.completed;
+      if (verdict != Verdict::Unexpected) ++counters_.completed;
       break;
     case StatusType::Quitting:
       spdlog::debug("worker {} quitting: {}", pid, toString(status->reason));
@@ -405,9 +409,9 @@ void Supervisor::childReaped(SlotId slot, int wait_status) {
 void Supervisor::maintainPool() {
   if (shutting_down_) return;
   const ChildTable& table = dispatcher_.children();
-  if (table.live() >= config_.workers) return;
+  if (table.live() >= config_.pool.workers) return;
   if (!brake_.throttled()) {
-    while (table.live() < config_.workers) {
+    while (table.live() < config_.pool.workers) {
       if (!spawnOne()) return;
     }
     return;
@@ -469,7 +473,7 @@ void Supervisor::beginShutdown(int sig) {
   }
   shutting_down_ = true;
   spdlog::info("{}: shutting down (busy workers get up to {} ms to finish)", strsignal(sig),
-               config_.shutdown_timeout.count());
+               config_.lifecycle.shutdown_timeout.count());
   setListening(false);
   // Close the listeners now: new clients are refused instead of waiting in a backlog that
   // nobody will ever accept from.
@@ -481,11 +485,13 @@ void Supervisor::beginShutdown(int sig) {
   event_del(accept_resume_timer_.get());
   pump();  // queued connections still go to idle children
   const std::string stop = encodeCommand({.type = CommandType::Stop});
-  for (SlotId slot : dispatcher_.beginDrain(Clock::now())) {
-    ChildProcess& proc = procs_[static_cast<std::size_t>(slot)];
+  dispatcher_.beginDrain(Clock::now());
+  for (const ChildRecord& c : dispatcher_.children().slots()) {
+    if (c.state == ChildState::Empty) continue;
+    ChildProcess& proc = procs_[static_cast<std::size_t>(c.slot)];
     if (proc.channel) sendMessage(proc.channel.get(), std::as_bytes(std::span(stop)));
   }
-  addTimer(shutdown_timer_.get(), config_.shutdown_timeout);
+  addTimer(shutdown_timer_.get(), config_.lifecycle.shutdown_timeout);
 }
 
 void Supervisor::shutdownDeadline() {
@@ -500,7 +506,7 @@ void Supervisor::shutdownDeadline() {
     spdlog::warn("shutdown: {} worker(s) still running: sending SIGTERM", left);
     signalLiveChildren(SIGTERM);
     killing_ = true;
-    addTimer(kill_timer_.get(), config_.kill_grace);
+    addTimer(kill_timer_.get(), config_.lifecycle.kill_grace);
   }
 }
 
@@ -514,11 +520,11 @@ void Supervisor::killRemaining() {
 void Supervisor::checkReadyAndDone() {
   if (!announced_ready_ && !shutting_down_ &&
       dispatcher_.children().count(ChildState::Idle) + dispatcher_.children().count(ChildState::Busy) >=
-          config_.workers) {
+          config_.pool.workers) {
     announced_ready_ = true;
     std::string addrs;
     for (const ListenerSlot& l : listeners_) addrs += (addrs.empty() ? "" : ", ") + l.listener.address;
-    spdlog::info("ready: {} workers serving {}", config_.workers, addrs);
+    spdlog::info("ready: {} workers serving {}", config_.pool.workers, addrs);
   }
   if (shutting_down_ && dispatcher_.children().live() == 0) {
     for (ConnectionId id : dispatcher_.dropQueued()) {
@@ -542,7 +548,7 @@ StatsSnapshot Supervisor::snapshot() const {
     if (l.listener.fd) s.listeners.push_back(l.listener.address);
   }
   s.service = config_.worker.service;
-  s.workers_configured = config_.workers;
+  s.workers_configured = config_.pool.workers;
   s.workers_total = t.live();
   s.idle = t.count(ChildState::Idle);
   s.busy = t.count(ChildState::Busy);

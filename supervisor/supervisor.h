@@ -81,6 +81,7 @@ class Supervisor {
   void pump();
   void sendAssignment(const Assignment& a);
   void setListening(bool on);
+  bool wantsAccept() const;
   void maintainPool();
   bool spawnOne();
   void beginShutdown(int sig);

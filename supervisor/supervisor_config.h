@@ -8,6 +8,7 @@
 #include <spdlog/common.h>
 
 #include "common/socket_address.h"
+#include "supervisor/pool_settings.h"
 #include "worker/worker_settings.h"
 
 namespace preforkd {
@@ -15,12 +16,12 @@ namespace preforkd {
 struct SupervisorConfig {
   std::vector<SocketAddress> listen;  // at least one
   int backlog = 511;
-  std::size_t workers = 4;
+  PoolSettings pool;
+  LifecycleSettings lifecycle;
+  OverloadSettings overload;
   WorkerSettings worker;
   std::vector<std::string> worker_exec;  // non-empty: fork+exec this program as each worker
   std::string control_socket;  // empty: no control socket
-  std::chrono::milliseconds shutdown_timeout{10'000};  // busy children get this long to finish
-  std::chrono::milliseconds kill_grace{2'000};         // after SIGTERM, before SIGKILL
   spdlog::level::level_enum log_level = spdlog::level::info;
 };
 

@@ -44,6 +44,18 @@ CLI::Validator positiveDuration() {
       "DURATION");
 }
 
+CLI::Validator durationOrZero() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (!parseDuration(text)) {
+          return "expected a duration such as 500ms, 30s, 5m (plain numbers are seconds), or 0 "
+                 "for no limit";
+        }
+        return {};
+      },
+      "DURATION");
+}
+
 void addWorkerOptions(CLI::App& app, WorkerOptionText& raw) {
   std::vector<std::string> names;
   for (const ServiceDefinition& s : builtinServices()) names.emplace_back(s.name);
@@ -75,6 +87,7 @@ WorkerSettings applyWorkerOptions(const WorkerOptionText& raw) {
   w.service = raw.service;
   w.banner = !raw.no_banner;
   w.idle_timeout = *parseDuration(raw.idle_timeout);
+  w.max_session = *parseDuration(raw.max_session);
   w.max_line_bytes = raw.max_line;
   w.bytes_max = raw.bytes_max;
   w.rpc_max_frame = raw.rpc_max_frame;

@@ -20,6 +20,7 @@ struct WorkerOptionText {
   std::string service = "echo";
   bool no_banner = false;
   std::string idle_timeout = "300s";
+  std::string max_session = "0";
   std::size_t max_line = 4096;
   std::uint64_t bytes_max = 16 * 1024 * 1024;
   std::uint32_t rpc_max_frame = 1024 * 1024;
@@ -32,8 +33,9 @@ WorkerSettings applyWorkerOptions(const WorkerOptionText& raw);
 // "250ms", "10s", "5m", "1h", or a plain number of seconds.
 std::optional<std::chrono::milliseconds> parseDuration(std::string_view text);
 
-// CLI11 validator: a positive duration.
+// CLI11 validators: a positive duration; a duration where 0 means "no limit".
 CLI::Validator positiveDuration();
+CLI::Validator durationOrZero();
 
 // "NAME  description" lines, one per built-in service.
 std::string listServices();

@@ -114,7 +114,7 @@ TEST(CommandLine, BadFlagsExit64WithAMessage) {
   const BadFlags cases[] = {
       {{"--workers", "0"}, "--workers"},
       {{"--workers", "abc"}, "--workers"},
-      {{"--workers", "1025"}, "--workers"},
+      {{"--workers", "5000"}, "--workers"},
       {{"--listen", "nohost"}, "nohost"},
       {{"--listen", "127.0.0.1:99999"}, "127.0.0.1:99999"},
       {{"--listen", "localhost:2323"}, "localhost:2323"},

@@ -16,12 +16,12 @@ TEST(ChildTable, NewTableIsEmpty) {
   EXPECT_EQ(table.live(), 0u);
   EXPECT_EQ(table.count(ChildState::Empty), 3u);
   EXPECT_EQ(table.freeSlot(), 0);
-  EXPECT_FALSE(table.pickIdle());
+  EXPECT_FALSE(table.pickIdle(DispatchPolicy::Lru, 1));
 }
 
 TEST(ChildTable, AddFindRemove) {
   ChildTable table(2);
-  table.add(1, 100, t(0));
+  table.add(1, 100, 1, t(0));
   EXPECT_EQ(table.live(), 1u);
   EXPECT_EQ(table.count(ChildState::Starting), 1u);
   EXPECT_EQ(table.freeSlot(), 0);
@@ -37,24 +37,24 @@ TEST(ChildTable, AddFindRemove) {
 
 TEST(ChildTable, PickIdleIsLeastRecentlyUsed) {
   ChildTable table(3);
-  for (int s = 0; s < 3; ++s) table.add(s, 100 + s, t(0));
+  for (int s = 0; s < 3; ++s) table.add(s, 100 + s, 1, t(0));
   table.markIdle(2, t(1));
   table.markIdle(0, t(2));
   table.markIdle(1, t(3));
-  EXPECT_EQ(table.pickIdle(), 2);  // idle the longest
+  EXPECT_EQ(table.pickIdle(DispatchPolicy::Lru, 1), 2);  // idle the longest
   table.markBusy(2, 1, t(4));
-  EXPECT_EQ(table.pickIdle(), 0);
+  EXPECT_EQ(table.pickIdle(DispatchPolicy::Lru, 1), 0);
   table.markIdle(2, t(5));  // back to idle: joins the end of the line
   table.markBusy(0, 2, t(6));
-  EXPECT_EQ(table.pickIdle(), 1);
+  EXPECT_EQ(table.pickIdle(DispatchPolicy::Lru, 1), 1);
   table.markBusy(1, 3, t(7));
-  EXPECT_EQ(table.pickIdle(), 2);
+  EXPECT_EQ(table.pickIdle(DispatchPolicy::Lru, 1), 2);
 }
 
 TEST(ChildTable, CountsFollowEveryTransition) {
   ChildTable table(2);
-  table.add(0, 10, t(0));
-  table.add(1, 11, t(0));
+  table.add(0, 10, 1, t(0));
+  table.add(1, 11, 1, t(0));
   table.markIdle(0, t(1));
   table.markIdle(1, t(1));
   table.markBusy(0, 9, t(2));
@@ -63,7 +63,7 @@ TEST(ChildTable, CountsFollowEveryTransition) {
   table.markStopping(1, t(3));
   EXPECT_EQ(table.count(ChildState::Idle), 0u);
   EXPECT_EQ(table.count(ChildState::Stopping), 1u);
-  EXPECT_FALSE(table.pickIdle());  // a stopping child is never picked
+  EXPECT_FALSE(table.pickIdle(DispatchPolicy::Lru, 1));  // a stopping child is never picked
   table.remove(1);
   table.remove(0);
   EXPECT_EQ(table.count(ChildState::Empty), 2u);
@@ -72,13 +72,13 @@ TEST(ChildTable, CountsFollowEveryTransition) {
 
 TEST(ChildTable, RemovingAnIdleChildTakesItOutOfTheIdleList) {
   ChildTable table(2);
-  table.add(0, 10, t(0));
-  table.add(1, 11, t(0));
+  table.add(0, 10, 1, t(0));
+  table.add(1, 11, 1, t(0));
   table.markIdle(0, t(1));
   table.markIdle(1, t(2));
   table.remove(0);
-  EXPECT_EQ(table.pickIdle(), 1);
-  table.add(0, 12, t(3));  // slot reuse starts clean
+  EXPECT_EQ(table.pickIdle(DispatchPolicy::Lru, 1), 1);
+  table.add(0, 12, 1, t(3));  // slot reuse starts clean
   EXPECT_EQ(table.find(0)->served, 0u);
   EXPECT_EQ(table.find(0)->state, ChildState::Starting);
 }
@@ -86,7 +86,7 @@ TEST(ChildTable, RemovingAnIdleChildTakesItOutOfTheIdleList) {
 TEST(ChildTableDeathTest, BusyFromNonIdleIsABug) {
   setupLogging("test", spdlog::level::info);  // the critical line goes to stderr
   ChildTable table(1);
-  table.add(0, 10, t(0));
+  table.add(0, 10, 1, t(0));
   EXPECT_DEATH(table.markBusy(0, 1, t(1)), "invariant");
 }
 

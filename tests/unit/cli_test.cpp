@@ -24,13 +24,13 @@ TEST(Cli, Defaults) {
   ASSERT_TRUE(c.config);
   ASSERT_EQ(c.config->listen.size(), 1u);
   EXPECT_EQ(formatAddress(c.config->listen[0]), "127.0.0.1:2323");
-  EXPECT_EQ(c.config->workers, 4u);
+  EXPECT_EQ(c.config->pool.workers, 4u);
   EXPECT_EQ(c.config->worker.service, "echo");
   EXPECT_TRUE(c.config->worker.banner);
   EXPECT_EQ(c.config->control_socket, "preforkd.sock");
   EXPECT_EQ(c.config->worker.idle_timeout, std::chrono::seconds(300));
   EXPECT_EQ(c.config->worker.max_line_bytes, 4096u);
-  EXPECT_EQ(c.config->shutdown_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(c.config->lifecycle.shutdown_timeout, std::chrono::seconds(10));
 }
 
 TEST(Cli, ControlSocketDefaultsUnderRuntimeDirectory) {
@@ -47,12 +47,12 @@ TEST(Cli, AllFlags) {
                                "--shutdown-timeout", "2m", "--log-level", "debug"});
   ASSERT_TRUE(c.config);
   EXPECT_EQ(c.config->listen.size(), 2u);
-  EXPECT_EQ(c.config->workers, 8u);
+  EXPECT_EQ(c.config->pool.workers, 8u);
   EXPECT_FALSE(c.config->worker.banner);
   EXPECT_EQ(c.config->control_socket, "/tmp/x.sock");
   EXPECT_EQ(c.config->worker.idle_timeout, std::chrono::milliseconds(1500));
   EXPECT_EQ(c.config->worker.max_line_bytes, 100u);
-  EXPECT_EQ(c.config->shutdown_timeout, std::chrono::minutes(2));
+  EXPECT_EQ(c.config->lifecycle.shutdown_timeout, std::chrono::minutes(2));
   EXPECT_EQ(c.config->log_level, spdlog::level::debug);
   EXPECT_EQ(c.config->worker.log_level, spdlog::level::debug);
 }

@@ -22,10 +22,10 @@ Dispatcher readyPool(int n) {
 
 // Runs a full hand-off (assign, Taken, Available) for one connection; returns the slot.
 SlotId serveOne(Dispatcher& d, ConnectionId id, int now) {
-  d.submit(id);
+  d.submit(id, t(0));
   const auto a = d.assign(t(now));
   EXPECT_EQ(a.size(), 1u);
-  EXPECT_EQ(d.onTaken(a[0].slot, id), Verdict::Ok);
+  EXPECT_EQ(d.onTaken(a[0].slot, id, t(0)), Verdict::Ok);
   EXPECT_EQ(d.onAvailable(a[0].slot, id, 1, 1, t(now)), Verdict::Ok);
   return a[0].slot;
 }
@@ -40,7 +40,7 @@ TEST(Dispatcher, RotatesOverThePoolUnderSequentialLoad) {
 
 TEST(Dispatcher, FairWhenSomeChildrenStayBusy) {
   Dispatcher d = readyPool(3);
-  d.submit(1);
+  d.submit(1, t(0));
   const auto busy = d.assign(t(10));  // slot 0 stays busy for the whole test
   ASSERT_EQ(busy.size(), 1u);
   EXPECT_EQ(busy[0].slot, 0);
@@ -51,33 +51,36 @@ TEST(Dispatcher, FairWhenSomeChildrenStayBusy) {
   EXPECT_EQ(served[2], 50);
 }
 
+// The supervisor's accept rule without a queue or spawn headroom.
+bool acceptsMore(const Dispatcher& d) { return !d.draining() && d.usableIdle() > d.queued(); }
+
 TEST(Dispatcher, AcceptsOnlyWhileAnIdleChildIsFree) {
   Dispatcher d(2);
-  EXPECT_FALSE(d.wantsAccept());  // nobody ready yet
+  EXPECT_FALSE(acceptsMore(d));  // nobody ready yet
   d.childStarted(0, 10, t(0));
   d.childStarted(1, 11, t(0));
-  EXPECT_FALSE(d.wantsAccept());
+  EXPECT_FALSE(acceptsMore(d));
   d.onReady(0, t(1));
-  EXPECT_TRUE(d.wantsAccept());
-  d.submit(1);
-  EXPECT_FALSE(d.wantsAccept());  // the one idle child is spoken for
+  EXPECT_TRUE(acceptsMore(d));
+  d.submit(1, t(0));
+  EXPECT_FALSE(acceptsMore(d));  // the one idle child is spoken for
   d.onReady(1, t(2));
-  EXPECT_TRUE(d.wantsAccept());
+  EXPECT_TRUE(acceptsMore(d));
   EXPECT_EQ(d.assign(t(3)).size(), 1u);
-  EXPECT_TRUE(d.wantsAccept());
-  d.submit(2);
+  EXPECT_TRUE(acceptsMore(d));
+  d.submit(2, t(0));
   EXPECT_EQ(d.assign(t(4)).size(), 1u);
-  EXPECT_FALSE(d.wantsAccept());  // all busy: the kernel backlog holds new clients
-  d.onTaken(0, 1);
-  EXPECT_FALSE(d.wantsAccept());  // Taken does not make a child idle
+  EXPECT_FALSE(acceptsMore(d));  // all busy: the kernel backlog holds new clients
+  d.onTaken(0, 1, t(0));
+  EXPECT_FALSE(acceptsMore(d));  // Taken does not make a child idle
   d.onAvailable(0, 1, 0, 0, t(5));
-  EXPECT_TRUE(d.wantsAccept());  // only Available does
+  EXPECT_TRUE(acceptsMore(d));  // only Available does
 }
 
 TEST(Dispatcher, NoAcceptWhileDraining) {
   Dispatcher d = readyPool(2);
   d.beginDrain(t(1));
-  EXPECT_FALSE(d.wantsAccept());
+  EXPECT_FALSE(acceptsMore(d));
 }
 
 struct OrderCase {
@@ -92,14 +95,14 @@ class DispatcherOrder : public ::testing::TestWithParam<OrderCase> {};
 TEST_P(DispatcherOrder, EveryOrderOfTakenAvailableAndExit) {
   const OrderCase& c = GetParam();
   Dispatcher d = readyPool(2);
-  d.submit(7);
+  d.submit(7, t(0));
   const auto a = d.assign(t(10));
   ASSERT_EQ(a.size(), 1u);
   const SlotId slot = a[0].slot;
   std::vector<Verdict> verdicts;
   bool requeued = false;
   for (const std::string& ev : c.events) {
-    if (ev == "taken") verdicts.push_back(d.onTaken(slot, 7));
+    if (ev == "taken") verdicts.push_back(d.onTaken(slot, 7, t(0)));
     if (ev == "available") verdicts.push_back(d.onAvailable(slot, 7, 0, 0, t(20)));
     if (ev == "lost") requeued = d.onChildLost(slot, t(30)).has_value() || requeued;
   }
@@ -133,26 +136,26 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(Dispatcher, StatusForTheWrongConnectionIsUnexpected) {
   Dispatcher d = readyPool(1);
-  d.submit(1);
+  d.submit(1, t(0));
   ASSERT_EQ(d.assign(t(1)).size(), 1u);
-  EXPECT_EQ(d.onTaken(0, 2), Verdict::Unexpected);
-  EXPECT_EQ(d.onTaken(0, 1), Verdict::Ok);
+  EXPECT_EQ(d.onTaken(0, 2, t(0)), Verdict::Unexpected);
+  EXPECT_EQ(d.onTaken(0, 1, t(0)), Verdict::Ok);
   EXPECT_EQ(d.onAvailable(0, 2, 0, 0, t(2)), Verdict::Unexpected);
   EXPECT_EQ(d.onReady(0, t(2)), Verdict::Unexpected);  // Ready while busy
-  EXPECT_EQ(d.onTaken(5, 1), Verdict::Unexpected);       // no such slot
+  EXPECT_EQ(d.onTaken(5, 1, t(0)), Verdict::Unexpected);       // no such slot
 }
 
 TEST(Dispatcher, SendFailureRequeuesAtTheFront) {
   Dispatcher d = readyPool(2);
-  d.submit(1);
-  d.submit(2);
-  d.submit(3);
+  d.submit(1, t(0));
+  d.submit(2, t(0));
+  d.submit(3, t(0));
   auto a = d.assign(t(1));
   ASSERT_EQ(a.size(), 2u);
   d.onSendFailed(a[0].slot, t(2));
   EXPECT_EQ(d.children().find(a[0].slot)->state, ChildState::Stopping);
   EXPECT_EQ(d.queued(), 2u);
-  d.onTaken(a[1].slot, a[1].conn);
+  d.onTaken(a[1].slot, a[1].conn, t(0));
   d.onAvailable(a[1].slot, a[1].conn, 0, 0, t(3));
   const auto b = d.assign(t(4));
   ASSERT_EQ(b.size(), 1u);
@@ -167,21 +170,21 @@ TEST(Dispatcher, DrainMarksEveryChildOnce) {
   d.childStarted(2, 12, t(0));
   d.onReady(0, t(1));
   d.onReady(1, t(1));  // slot 2 is still starting
-  d.submit(1);
+  d.submit(1, t(0));
   const auto a = d.assign(t(2));
   ASSERT_EQ(a.size(), 1u);
   const SlotId busy = a[0].slot;
-  d.onTaken(busy, 1);
+  d.onTaken(busy, 1, t(0));
   const auto stop = d.beginDrain(t(3));
-  EXPECT_EQ(stop.size(), 3u);
+  EXPECT_EQ(stop.size(), 2u);  // idle and starting now; the busy one when it is done
   EXPECT_TRUE(d.beginDrain(t(4)).empty());  // nobody is told twice
   EXPECT_EQ(d.children().count(ChildState::Busy), 1u);
   EXPECT_EQ(d.children().count(ChildState::Stopping), 2u);
   EXPECT_EQ(d.onReady(2, t(5)), Verdict::Ok);  // the starting one may still say Ready
   EXPECT_EQ(d.children().find(2)->state, ChildState::Stopping);
-  EXPECT_EQ(d.onAvailable(busy, 1, 0, 0, t(6)), Verdict::Ok);
+  EXPECT_EQ(d.onAvailable(busy, 1, 0, 0, t(6)), Verdict::Retire);  // send it Stop now
   EXPECT_EQ(d.children().find(busy)->state, ChildState::Stopping);  // never idle again
-  d.submit(2);
+  d.submit(2, t(0));
   EXPECT_TRUE(d.assign(t(7)).empty());
   EXPECT_EQ(d.dropQueued(), std::vector<ConnectionId>{2});
 }
