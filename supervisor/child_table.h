@@ -57,6 +57,7 @@ struct ChildRecord {
   TimePoint started_at{};
   TimePoint ready_at{};
   TimePoint state_since{};          // when it entered its current state
+  std::optional<TimePoint> drain_by;      // an old generation's child must be gone by then
   std::optional<TimePoint> term_sent_at;  // a time limit sent SIGTERM (SIGKILL follows)
   bool kill_sent = false;
 };

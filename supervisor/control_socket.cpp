@@ -87,6 +87,11 @@ ControlSocket::ControlSocket(event_base* base, std::string path, Handler handler
     ::unlink(path_.c_str());
     throw std::runtime_error("control socket: cannot register with the event loop");
   }
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) == 0) {
+    dev_ = st.st_dev;
+    ino_ = st.st_ino;
+  }
   spdlog::info("control socket at {}", path_);
 }
 
@@ -94,7 +99,21 @@ ControlSocket::~ControlSocket() {
   clients_.clear();
   accept_event_.reset();
   listen_fd_.reset();
-  ::unlink(path_.c_str());
+  // Only our own socket file: after a hot upgrade the path names the successor's socket.
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_) {
+    ::unlink(path_.c_str());
+  }
+}
+
+bool ControlSocket::moveTo(const std::string& path) {
+  if (::rename(path_.c_str(), path.c_str()) != 0) {
+    spdlog::error("control socket: cannot move {} to {}: {}", path_, path, std::strerror(errno));
+    return false;
+  }
+  spdlog::info("control socket moved to {}", path);
+  path_ = path;
+  return true;
 }
 
 void ControlSocket::onAccept(evutil_socket_t, short, void* arg) noexcept {
@@ -105,12 +124,31 @@ void ControlSocket::onAccept(evutil_socket_t, short, void* arg) noexcept {
   }
 }
 
+void ControlSocket::onResume(evutil_socket_t, short, void* arg) noexcept {
+  auto* self = static_cast<ControlSocket*>(arg);
+  event_add(self->accept_event_.get(), nullptr);
+}
+
 void ControlSocket::acceptClients() {
   for (int i = 0; i < 16; ++i) {  // bounded: never starve the rest of the loop
     UniqueFd fd(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
-        spdlog::warn("control socket accept: {}", std::strerror(errno));
+      const int err = errno;
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        // The pending client keeps the socket readable: retrying now would spin. Pause
+        // accepting and retry from a timer (the supervisor logs fd exhaustion already).
+        event_del(accept_event_.get());
+        if (!resume_event_) {
+          resume_event_.reset(evtimer_new(base_, &onResume, this));
+        }
+        if (resume_event_) {
+          const timeval tv{0, 100'000};
+          event_add(resume_event_.get(), &tv);
+        }
+        return;
+      }
+      if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR && err != ECONNABORTED) {
+        spdlog::warn("control socket accept: {}", std::strerror(err));
       }
       return;
     }

@@ -9,6 +9,8 @@
 // callback). The destructor closes all clients and removes the socket file.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <functional>
 #include <list>
@@ -38,10 +40,14 @@ class ControlSocket {
   ControlSocket& operator=(const ControlSocket&) = delete;
 
   const std::string& path() const noexcept { return path_; }
+  // Atomically renames the socket file over `path` (a hot upgrade's successor binds a
+  // temporary path and takes the real one over once it is ready). False, logged, on failure.
+  bool moveTo(const std::string& path);
 
  private:
   struct Client;
   static void onAccept(evutil_socket_t fd, short what, void* arg) noexcept;
+  static void onResume(evutil_socket_t fd, short what, void* arg) noexcept;
   static void onRead(bufferevent* bev, void* arg) noexcept;
   static void onWrite(bufferevent* bev, void* arg) noexcept;
   static void onEvent(bufferevent* bev, short what, void* arg) noexcept;
@@ -58,7 +64,10 @@ class ControlSocket {
   Handler handler_;
   ControlSocketLimits limits_;
   UniqueFd listen_fd_;
+  dev_t dev_ = 0;  // identity of the socket file we bound: the destructor removes only it
+  ino_t ino_ = 0;
   EventPtr accept_event_;
+  EventPtr resume_event_;  // re-arms accept_event_ after fd exhaustion
   std::list<std::unique_ptr<Client>> clients_;
 };
 

@@ -7,6 +7,7 @@
 #include "common/logging.h"
 #include "supervisor/cli.h"
 #include "supervisor/supervisor.h"
+#include "supervisor/upgrade.h"
 
 int main(int argc, char** argv) {
   using namespace preforkd;
@@ -14,7 +15,9 @@ int main(int argc, char** argv) {
   if (!cli.config) return cli.exit_status;
   setupLogging("supervisor", cli.config->log_level);
   try {
-    Supervisor supervisor(std::move(*cli.config));
+    // A hot upgrade (SIGUSR2) starts this program again with the same command line.
+    ProgramImage image{currentExecutable(), std::vector<std::string>(argv, argv + argc)};
+    Supervisor supervisor(std::move(*cli.config), {}, std::move(image));
     return supervisor.run();
   } catch (const StartupError& e) {
     spdlog::critical("cannot start: {}", e.what());

@@ -42,7 +42,7 @@ std::string validatePoolSettings(const PoolSettings& p) {
   if (p.workers == 0 && p.mode != PoolMode::OnDemand) return "workers must be at least 1";
   if (p.max_children == 0) return "max-children must be at least 1";
   if (p.mode == PoolMode::Static) return {};
-  if (p.workers > p.max_children) {
+  if (p.mode == PoolMode::Dynamic && p.workers > p.max_children) {
     return fmt::format("workers ({}) exceeds max-children ({})", p.workers, p.max_children);
   }
   if (p.mode == PoolMode::Dynamic) {

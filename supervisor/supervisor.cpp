@@ -1,8 +1,11 @@
 #include "supervisor/supervisor.h"
 
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -12,18 +15,21 @@
 #include <spdlog/spdlog.h>
 
 #include "common/fd_passing.h"
+#include "common/logging.h"
 #include "preforkd/version.h"
 #include "supervisor/control_commands.h"
+#include "supervisor/inherited_listeners.h"
 #include "supervisor/spawner.h"
+#include "supervisor/time_limits.h"
+#include "supervisor/upgrade.h"
 
 namespace preforkd {
 namespace {
 
-enum Timer { kRespawnTimer = 0, kAcceptResumeTimer = 1, kShutdownTimer = 2, kKillTimer = 3 };
-
 constexpr int kMaxAcceptsPerWakeup = 64;   // fairness with the rest of the loop
 constexpr int kMaxChannelDrain = 64;  // records a dead child can have left (bounded anyway)
 constexpr std::chrono::milliseconds kAcceptResumeDelay{100};
+constexpr std::size_t kMaxChildren = 4096;  // slots, all generations together
 
 std::string describeWaitStatus(int st) {
   if (WIFEXITED(st)) return fmt::format("exited with status {}", WEXITSTATUS(st));
@@ -34,63 +40,84 @@ std::string describeWaitStatus(int st) {
   return fmt::format("changed state (wait status {:#x})", st);
 }
 
-void addTimer(event* ev, std::chrono::milliseconds delay) {
-  const timeval tv = toTimeval(delay);
-  event_add(ev, &tv);
+std::uint64_t nanos(std::chrono::nanoseconds d) {
+  return d.count() < 0 ? 0 : static_cast<std::uint64_t>(d.count());
+}
+
+long long ms(std::chrono::nanoseconds d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+// The soft fd limit is raised to the hard one: every client costs the supervisor one fd
+// while it is queued or handed off, and the default soft limit (1024) is low for a server.
+void raiseFdLimit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  const rlim_t before = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    spdlog::debug("raised the open-files limit from {} to {}", before, rl.rlim_max);
+  } else {
+    spdlog::warn("cannot raise the open-files limit from {}: {}", before, std::strerror(errno));
+  }
 }
 
 }  // namespace
 
-Supervisor::Supervisor(SupervisorConfig config)
+Supervisor::Supervisor(SupervisorConfig config, ConfigReloader reloader, ProgramImage image)
     : config_(std::move(config)),
+      reloader_(std::move(reloader)),
+      image_(std::move(image)),
       started_at_(Clock::now()),
-      dispatcher_(config_.pool.workers),
-      procs_(config_.pool.workers) {
-  for (std::size_t i = 0; i < procs_.size(); ++i) {
-    procs_[i].owner = this;
-    procs_[i].slot = static_cast<SlotId>(i);
-  }
+      started_wall_(std::chrono::system_clock::now()),
+      dispatcher_(std::min(kMaxChildren, std::max<std::size_t>(config_.pool.workers, 4))),
+      planner_(config_.pool),
+      brake_(RespawnBrake::ms(100), config_.lifecycle.respawn_backoff_max),
+      crashes_(config_.lifecycle.crash_limit, config_.lifecycle.crash_interval),
+      sources_(config_.overload.max_per_source),
+      random_(std::random_device{}()) {
   // A vanished peer must give EPIPE, never kill the supervisor (all sends also use
   // MSG_NOSIGNAL; this covers anything that does not).
   std::signal(SIGPIPE, SIG_IGN);
+  raiseFdLimit();
+  for (std::size_t i = 0; i < dispatcher_.children().capacity(); ++i) {
+    procs_.push_back(std::make_unique<ChildProcess>());
+    procs_.back()->owner = this;
+    procs_.back()->slot = static_cast<SlotId>(i);
+  }
+  dispatcher_.setPolicy(config_.pool.policy);
   event_config* cfg = event_config_new();
   base_.reset(event_base_new_with_config(cfg));
   event_config_free(cfg);
   if (!base_) throw StartupError("cannot create the event loop");
 
-  for (const SocketAddress& addr : config_.listen) {
-    try {
-      listeners_.push_back({openListener(addr, config_.backlog), nullptr});
-    } catch (const std::runtime_error& e) {
-      throw StartupError(e.what());
-    }
-  }
-  for (ListenerSlot& l : listeners_) {
-    l.event.reset(event_new(base_.get(), l.listener.fd.get(), EV_READ | EV_PERSIST,
-                            &onListenerReadable, this));
-    if (!l.event) throw StartupError("cannot register a listener with the event loop");
-    spdlog::info("listening on {}", l.listener.address);
-  }
-  if (!config_.control_socket.empty()) {
-    try {
-      control_ = std::make_unique<ControlSocket>(
-          base_.get(), config_.control_socket, [this](std::string_view line) {
-            return executeControlCommand(line, [this] { return snapshot(); });
-          });
-    } catch (const std::runtime_error& e) {
-      throw StartupError(e.what());
-    }
-  }
-  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) {
+  // A hot upgrade's successor: the previous supervisor is waiting on this channel.
+  predecessor_ = takeUpgradeChannel();
+  const Generation first = takeFirstGeneration();
+  if (first > 1) dispatcher_.setGeneration(first);
+  dispatcher_.generationUp(Clock::now());  // nothing older to wait for
+  config_.worker.generation = first;
+
+  openListeners();
+  openControlSocket();
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2}) {
     EventPtr ev(evsignal_new(base_.get(), sig, &onSignal, this));
     if (!ev || event_add(ev.get(), nullptr) != 0) throw StartupError("cannot watch signals");
     signal_events_.push_back(std::move(ev));
   }
-  EventPtr* timers[] = {&respawn_timer_, &accept_resume_timer_, &shutdown_timer_, &kill_timer_};
-  for (int i = 0; i < 4; ++i) {
-    timer_args_[i] = {this, i};
-    timers[i]->reset(evtimer_new(base_.get(), &onTimer, &timer_args_[i]));
-    if (!*timers[i]) throw StartupError("cannot create timers");
+  makeTimer(respawn_timer_, &Supervisor::respawnTimerFired);
+  makeTimer(accept_resume_timer_, &Supervisor::acceptResumeTimerFired);
+  makeTimer(shutdown_timer_, &Supervisor::shutdownDeadline);
+  makeTimer(term_timer_, &Supervisor::shutdownTerm);
+  makeTimer(kill_timer_, &Supervisor::killRemaining);
+  makeTimer(tick_timer_, &Supervisor::tick);
+  makeTimer(upgrade_timer_, &Supervisor::upgradeDeadline);
+  if (predecessor_) {
+    predecessor_event_.reset(event_new(base_.get(), predecessor_.get(), EV_READ | EV_PERSIST,
+                                       &onPredecessorChannel, this));
+    if (!predecessor_event_ || event_add(predecessor_event_.get(), nullptr) != 0) {
+      throw StartupError("cannot watch the upgrade channel");
+    }
   }
 }
 
@@ -101,17 +128,82 @@ Supervisor::~Supervisor() {
   for (const ChildRecord& c : dispatcher_.children().slots()) {
     if (c.state != ChildState::Empty) ::waitpid(c.pid, nullptr, 0);
   }
+  if (upgrade_ && upgrade_->pid > 0) {
+    ::kill(upgrade_->pid, SIGKILL);
+    ::waitpid(upgrade_->pid, nullptr, 0);
+  }
+}
+
+void Supervisor::openListeners() {
+  std::vector<InheritedListener> inherited;
+  try {
+    inherited = takeInheritedListeners();
+  } catch (const std::runtime_error& e) {
+    throw StartupError(e.what());
+  }
+  if (!inherited.empty()) {
+    // Socket activation or a hot upgrade: the passed sockets are the listeners; --listen only
+    // applies when nothing was passed.
+    for (InheritedListener& l : inherited) {
+      spdlog::info("using inherited listener {} (fd {}{})", l.listener.address, l.listener.fd.get(),
+                   l.name.empty() ? "" : ", " + l.name);
+      listeners_.push_back({std::move(l.listener), nullptr});
+    }
+  } else {
+    for (const SocketAddress& addr : config_.listen) {
+      try {
+        listeners_.push_back({openListener(addr, config_.backlog), nullptr});
+      } catch (const std::runtime_error& e) {
+        throw StartupError(e.what());
+      }
+    }
+  }
+  for (ListenerSlot& l : listeners_) {
+    l.event.reset(event_new(base_.get(), l.listener.fd.get(), EV_READ | EV_PERSIST,
+                            &onListenerReadable, this));
+    if (!l.event) throw StartupError("cannot register a listener with the event loop");
+    spdlog::info("listening on {}", l.listener.address);
+  }
+}
+
+void Supervisor::openControlSocket() {
+  if (config_.control_socket.empty()) return;
+  // A hot upgrade's successor binds beside the predecessor's socket (which still answers)
+  // and renames it over the real path once it is ready.
+  const std::string path =
+      predecessor_ ? config_.control_socket + ".upgrade" : config_.control_socket;
+  try {
+    control_ = std::make_unique<ControlSocket>(
+        base_.get(), path,
+        [this](std::string_view line) { return executeControlCommand(line, [this] { return snapshot(); }); });
+  } catch (const std::runtime_error& e) {
+    throw StartupError(e.what());
+  }
+}
+
+void Supervisor::makeTimer(Timer& t, void (Supervisor::*fire)()) {
+  t.self = this;
+  t.fire = fire;
+  t.event.reset(evtimer_new(base_.get(), &onTimer, &t));
+  if (!t.event) throw StartupError("cannot create timers");
+}
+
+void Supervisor::arm(Timer& t, std::chrono::milliseconds delay) {
+  const timeval tv = toTimeval(std::max(delay, std::chrono::milliseconds(0)));
+  event_add(t.event.get(), &tv);
 }
 
 int Supervisor::run() {
   if (config_.worker_exec.empty()) {
-    spdlog::info("preforkd {} starting {} workers (service {})", PREFORKD_VERSION,
-                 config_.pool.workers, config_.worker.service);
+    spdlog::info("preforkd {} starting: {} pool, {} workers, policy {} (service {})",
+                 PREFORKD_VERSION, toString(config_.pool.mode), config_.pool.workers,
+                 toString(config_.pool.policy), config_.worker.service);
   } else {
-    spdlog::info("preforkd {} starting {} workers (exec {})", PREFORKD_VERSION, config_.pool.workers,
-                 fmt::join(config_.worker_exec, " "));
+    spdlog::info("preforkd {} starting: {} pool, {} workers, policy {} (exec {})",
+                 PREFORKD_VERSION, toString(config_.pool.mode), config_.pool.workers,
+                 toString(config_.pool.policy), fmt::join(config_.worker_exec, " "));
   }
-  maintainPool();
+  pump();
   event_base_dispatch(base_.get());
   spdlog::info("stopped: {} connections accepted, {} served, {} redispatched, {} dropped",
                counters_.accepted, counters_.completed, dispatcher_.redispatched(),
@@ -131,12 +223,12 @@ void Supervisor::onListenerReadable(evutil_socket_t fd, short, void* arg) noexce
 }
 
 void Supervisor::onChannelReadable(evutil_socket_t, short, void* arg) noexcept {
-  auto* proc = static_cast<ChildProcess*>(arg);
-  Supervisor* self = proc->owner;
+  auto* p = static_cast<ChildProcess*>(arg);
+  Supervisor* self = p->owner;
   try {
     // One record per wake-up: epoll is level-triggered, so a second queued record brings us
     // back on the next round, and the common single record costs no EAGAIN read.
-    self->readChannel(proc->slot, 1);
+    self->readChannel(p->slot, 1);
     self->pump();
   } catch (const std::exception& e) {
     spdlog::critical("bug: exception on a child channel: {}", e.what());
@@ -149,9 +241,16 @@ void Supervisor::onSignal(evutil_socket_t sig, short, void* arg) noexcept {
   try {
     switch (sig) {
       case SIGCHLD: self->reapChildren(); break;
-      case SIGTERM:
-      case SIGINT: self->beginShutdown(sig); break;
-      case SIGHUP: spdlog::warn("SIGHUP: reload is not supported yet; ignored"); break;
+      case SIGTERM: self->beginShutdown(true, "SIGTERM"); break;
+      case SIGINT: self->beginShutdown(false, "SIGINT"); break;
+      case SIGQUIT: self->beginShutdown(false, "SIGQUIT"); break;
+      case SIGHUP: self->reload([](const std::string&) {}); break;
+      case SIGTTIN: self->setWorkers(self->poolSize() + 1, "SIGTTIN"); break;
+      case SIGTTOU:
+        if (self->poolSize() > 1) self->setWorkers(self->poolSize() - 1, "SIGTTOU");
+        break;
+      case SIGUSR1: self->reopenLogFiles(); break;
+      case SIGUSR2: self->beginUpgrade(); break;
       default: break;
     }
     self->pump();
@@ -162,27 +261,62 @@ void Supervisor::onSignal(evutil_socket_t sig, short, void* arg) noexcept {
 }
 
 void Supervisor::onTimer(evutil_socket_t, short, void* arg) noexcept {
-  auto* t = static_cast<TimerArg*>(arg);
+  auto* t = static_cast<Timer*>(arg);
   Supervisor* self = t->self;
   try {
-    switch (t->which) {
-      case kRespawnTimer: self->spawnOne(); break;
-      case kAcceptResumeTimer: self->accept_paused_ = false; break;
-      case kShutdownTimer: self->shutdownDeadline(); break;
-      case kKillTimer: self->killRemaining(); break;
-      default: break;
-    }
+    (self->*(t->fire))();
     self->pump();
   } catch (const std::exception& e) {
-    spdlog::critical("bug: exception in timer {}: {}", t->which, e.what());
+    spdlog::critical("bug: exception in a timer: {}", e.what());
     std::abort();
   }
 }
 
+void Supervisor::onUpgradeChannel(evutil_socket_t, short, void* arg) noexcept {
+  auto* self = static_cast<Supervisor*>(arg);
+  try {
+    self->upgradeMessage();
+    self->pump();
+  } catch (const std::exception& e) {
+    spdlog::critical("bug: exception on the upgrade channel: {}", e.what());
+    std::abort();
+  }
+}
+
+void Supervisor::onPredecessorChannel(evutil_socket_t, short, void* arg) noexcept {
+  auto* self = static_cast<Supervisor*>(arg);
+  try {
+    self->predecessorMessage();
+    self->pump();
+  } catch (const std::exception& e) {
+    spdlog::critical("bug: exception on the upgrade channel: {}", e.what());
+    std::abort();
+  }
+}
+
+void Supervisor::respawnTimerFired() { planPool(); }
+void Supervisor::acceptResumeTimerFired() { accept_paused_ = false; }
+
 // ---------------------------------------------------------------- accepting
 
+AdmissionView Supervisor::admissionView() const {
+  const ChildTable& t = dispatcher_.children();
+  AdmissionView v;
+  v.draining = shutting_down_;
+  v.paused = accept_paused_;
+  v.usable_idle = dispatcher_.usableIdle();
+  v.starting = t.count(ChildState::Starting);
+  v.queued = dispatcher_.queued();
+  v.queue_capacity = config_.overload.queue_size;
+  if (config_.pool.mode != PoolMode::Static && !halted_ && !brake_.throttled()) {
+    const std::size_t active = t.activeOf(dispatcher_.generation());
+    v.spawn_headroom = config_.pool.max_children > active ? config_.pool.max_children - active : 0;
+  }
+  return v;
+}
+
 void Supervisor::acceptFrom(int listen_fd) {
-  for (int i = 0; i < kMaxAcceptsPerWakeup && wantsAccept() && !accept_paused_; ++i) {
+  for (int i = 0; i < kMaxAcceptsPerWakeup && shouldAccept(admissionView()); ++i) {
     AcceptResult r = acceptOne(listen_fd);
     if (r.outcome == AcceptOutcome::Drained) break;
     if (r.outcome == AcceptOutcome::Transient) {
@@ -194,7 +328,7 @@ void Supervisor::acceptFrom(int listen_fd) {
       // accepting and retry from a timer; log at most once a second.
       ++counters_.accept_errors;
       accept_paused_ = true;
-      addTimer(accept_resume_timer_.get(), kAcceptResumeDelay);
+      arm(accept_resume_timer_, kAcceptResumeDelay);
       const TimePoint now = Clock::now();
       if (now - last_accept_error_log_ >= std::chrono::seconds(1)) {
         last_accept_error_log_ = now;
@@ -203,20 +337,48 @@ void Supervisor::acceptFrom(int listen_fd) {
       }
       break;
     }
-    const ConnectionId id = next_conn_id_++;
-    ++counters_.accepted;
-    if (spdlog::should_log(spdlog::level::debug)) {
-      spdlog::debug("connection {} accepted from {}", id, formatAddress(r.peer));
-    }
-    conns_.emplace(id, PendingConnection{std::move(r.fd), r.peer});
-    dispatcher_.submit(id, Clock::now());
+    admitConnection(std::move(r.fd), r.peer, Clock::now(), false);
   }
   pump();
 }
 
-bool Supervisor::wantsAccept() const {
-  return !dispatcher_.draining() && dispatcher_.usableIdle() > dispatcher_.queued();
+void Supervisor::admitConnection(UniqueFd fd, const SocketAddress& peer, TimePoint now,
+                                 bool handed_over) {
+  const ConnectionId id = next_conn_id_++;
+  ++counters_.accepted;
+  if (handed_over) ++counters_.handed_over;
+  if (!sources_.tryAcquire(peer)) {
+    ++counters_.rejected_per_source;
+    spdlog::info("connection {} from {}: over the per-source cap of {}: refused", id,
+                 formatAddress(peer), sources_.limit());
+    rejectConnection(fd.get(), config_.overload.per_source_message);
+    return;
+  }
+  if (admit(admissionView()) == Admission::RejectQueueFull) {
+    ++counters_.rejected_queue_full;
+    spdlog::info("connection {} from {}: every worker busy and the queue full: refused", id,
+                 formatAddress(peer));
+    sources_.release(peer);
+    rejectConnection(fd.get(), config_.overload.busy_message);
+    return;
+  }
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("connection {} {} {}", id, handed_over ? "handed over from" : "accepted from",
+                  formatAddress(peer));
+  }
+  conns_.emplace(id, PendingConnection{std::move(fd), peer, now});
+  dispatcher_.submit(id, now);
+  counters_.queued_max = std::max<std::uint64_t>(counters_.queued_max, dispatcher_.queued());
 }
+
+void Supervisor::rejectConnection(int fd, const std::string& line) {
+  // One best-effort line (never blocks: a fresh socket's buffer has room), then close. The
+  // caller's UniqueFd closes it.
+  const std::string out = line + "\r\n";
+  [[maybe_unused]] const ssize_t n = ::send(fd, out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+void Supervisor::finishConnection(const SocketAddress& peer) { sources_.release(peer); }
 
 void Supervisor::setListening(bool on) {
   if (on == listening_) return;
@@ -233,15 +395,19 @@ void Supervisor::setListening(bool on) {
 
 // ---------------------------------------------------------------- hand-off
 
-// After every event: hand queued connections to idle children, then decide whether to listen.
+// After every event: hand queued connections to idle children, size the pool, then decide
+// whether to listen.
 void Supervisor::pump() {
   for (;;) {
     const auto assignments = dispatcher_.assign(Clock::now());
     if (assignments.empty()) break;
     for (const Assignment& a : assignments) sendAssignment(a);
   }
-  setListening(!shutting_down_ && !accept_paused_ && wantsAccept());
+  planPool();
+  setListening(!shutting_down_ && shouldAccept(admissionView()));
+  checkGenerationUp();
   checkReadyAndDone();
+  armTickIfNeeded();
 }
 
 void Supervisor::sendAssignment(const Assignment& a) {
@@ -250,28 +416,37 @@ void Supervisor::sendAssignment(const Assignment& a) {
     spdlog::critical("bug: connection {} assigned but unknown", a.conn);
     std::abort();
   }
-  ChildProcess& proc = procs_[static_cast<std::size_t>(a.slot)];
+  ChildProcess& p = proc(a.slot);
+  ChildRecord* child = dispatcher_.children().find(a.slot);
+  child->conn_peer = it->second.peer;
   const std::string record = encodeCommand({.type = CommandType::Connection, .conn_id = a.conn});
-  const int err = proc.channel ? sendMessage(proc.channel.get(), std::as_bytes(std::span(record)),
-                                             it->second.fd.get())
-                               : EBADF;
+  const int err = p.channel ? sendMessage(p.channel.get(), std::as_bytes(std::span(record)),
+                                          it->second.fd.get())
+                            : EBADF;
   if (err == 0) {
     ++counters_.dispatched;
+    histograms_.queue_wait.record(nanos(child->conn_assigned_at - a.queued_at));
     return;
   }
   // The child is dead or wedged: it can never take this client. Requeue (front) and retire
   // the child; the next assign() round gives the client to someone else.
-  const ChildRecord* child = dispatcher_.children().find(a.slot);
-  spdlog::warn("handing connection {} to worker {} failed: {}; redispatching", a.conn,
-               child ? child->pid : -1, std::strerror(err));
+  spdlog::warn("handing connection {} to worker {} failed: {}; redispatching", a.conn, child->pid,
+               std::strerror(err));
   dispatcher_.onSendFailed(a.slot, Clock::now());
-  if (child && child->pid > 0) ::kill(child->pid, SIGKILL);
+  if (child->pid > 0) ::kill(child->pid, SIGKILL);
+}
+
+void Supervisor::sendStop(SlotId slot) {
+  ChildProcess& p = proc(slot);
+  if (!p.channel) return;
+  const std::string stop = encodeCommand({.type = CommandType::Stop});
+  sendMessage(p.channel.get(), std::as_bytes(std::span(stop)));
 }
 
 void Supervisor::readChannel(SlotId slot, int max_messages) {
-  ChildProcess& proc = procs_[static_cast<std::size_t>(slot)];
-  for (int i = 0; i < max_messages && proc.channel; ++i) {
-    ReceivedMessage msg = receiveMessage(proc.channel.get());
+  ChildProcess& p = proc(slot);
+  for (int i = 0; i < max_messages && p.channel; ++i) {
+    ReceivedMessage msg = receiveMessage(p.channel.get());
     switch (msg.status) {
       case ReceiveStatus::Message:
         if (msg.fd) {
@@ -318,20 +493,39 @@ void Supervisor::handleStatus(SlotId slot, std::string_view record) {
       verdict = dispatcher_.onReady(slot, now);
       if (verdict == Verdict::Ok) {
         spdlog::debug("worker {} ready", pid);
-        if (brake_.throttled()) spdlog::info("worker {} started fine: respawn brake released", pid);
+        histograms_.startup.record(nanos(child->ready_at - child->started_at));
+        if (brake_.throttled()) {
+          spdlog::info("worker {} started fine: respawn brake released", pid);
+          throttle_reason_.clear();
+        }
         brake_.onHealthyStart();
-        maintainPool();  // after throttling, fill the rest of the pool now
       }
       break;
     case StatusType::Taken:
       verdict = dispatcher_.onTaken(slot, status->conn_id, now);
-      if (verdict == Verdict::Ok) conns_.erase(status->conn_id);  // closes our copy
+      if (verdict == Verdict::Ok) {
+        histograms_.handoff.record(nanos(now - child->conn_assigned_at));
+        conns_.erase(status->conn_id);  // closes our copy
+      }
       break;
-    case StatusType::Available:
+    case StatusType::Available: {
+      const SocketAddress peer = child ? child->conn_peer : SocketAddress{};
       verdict = dispatcher_.onAvailable(slot, status->conn_id, status->bytes_in,
                                         status->bytes_out, now);
-      if (verdict != Verdict::Unexpected) ++counters_.completed;
+      if (verdict != Verdict::Unexpected) {
+        ++counters_.completed;
+        histograms_.service_time.record(nanos(child->last_duration));
+        finishConnection(peer);
+      }
+      if (verdict == Verdict::Retire) {
+        if (std::string_view(child->stop_reason) == "recycle") {
+          ++counters_.recycled;
+          spdlog::info("worker {} served {} connections: recycling it", pid, child->served);
+        }
+        sendStop(slot);
+      }
       break;
+    }
     case StatusType::Quitting:
       spdlog::debug("worker {} quitting: {}", pid, toString(status->reason));
       dispatcher_.onChildLost(slot, now);
@@ -345,10 +539,10 @@ void Supervisor::handleStatus(SlotId slot, std::string_view record) {
 }
 
 void Supervisor::channelClosed(SlotId slot) {
-  ChildProcess& proc = procs_[static_cast<std::size_t>(slot)];
+  ChildProcess& p = proc(slot);
   // Stop watching first: an EOF stays readable forever and would spin the loop.
-  proc.channel_event.reset();
-  proc.channel.reset();
+  p.channel_event.reset();
+  p.channel.reset();
   if (auto conn = dispatcher_.onChildLost(slot, Clock::now())) {
     spdlog::info("worker in slot {} went away before taking connection {}: redispatching", slot,
                  *conn);
@@ -367,6 +561,11 @@ void Supervisor::reapChildren() {
       if (errno != ECHILD) spdlog::error("waitpid: {}", std::strerror(errno));
       return;
     }
+    if (upgrade_ && pid == upgrade_->pid) {
+      upgrade_->pid = -1;
+      upgradeFailed(fmt::format("the new supervisor (pid {}) {}", pid, describeWaitStatus(st)));
+      continue;
+    }
     ChildRecord* child = dispatcher_.children().findByPid(pid);
     if (child == nullptr) {
       spdlog::debug("reaped unknown process {}: {}", pid, describeWaitStatus(st));
@@ -379,57 +578,134 @@ void Supervisor::reapChildren() {
 void Supervisor::childReaped(SlotId slot, int wait_status) {
   // Read what it said before it died: a Taken still in the channel decides whether its
   // client must be redispatched or was already in its hands.
-  if (procs_[static_cast<std::size_t>(slot)].channel) readChannel(slot, kMaxChannelDrain);
+  if (proc(slot).channel) readChannel(slot, kMaxChannelDrain);
   ChildRecord& child = *dispatcher_.children().find(slot);
   const pid_t pid = child.pid;
+  const TimePoint now = Clock::now();
   ++counters_.children_exited;
-  const bool expected = child.stop_requested && WIFEXITED(wait_status) &&
-                        WEXITSTATUS(wait_status) == 0;
+  const bool exited = WIFEXITED(wait_status);
+  const int code = exited ? WEXITSTATUS(wait_status) : -1;
+  const int sig = WIFSIGNALED(wait_status) ? WTERMSIG(wait_status) : 0;
+  const bool expected = child.stop_requested && exited && code == 0;
+  if (expected) {
+    ++counters_.exited_stopped;
+  } else if (exited && code == kWorkerExitNoRestart) {
+    ++counters_.exited_no_restart;
+  } else if (exited) {
+    ++counters_.exited_error;
+  } else if (isCrashSignal(sig)) {
+    ++counters_.exited_crashed;
+  } else {
+    ++counters_.exited_killed;
+  }
   if (child.conn && child.conn_taken) {
     ++counters_.lost_in_service;
-    spdlog::warn("worker {} died while serving connection {}", pid, *child.conn);
-  }
-  if (!child.ever_ready) {
-    ++counters_.start_failures;
-    brake_.onStartFailure();
+    spdlog::warn("worker {} died while serving connection {} from {}", pid, *child.conn,
+                 formatAddress(child.conn_peer));
+    finishConnection(child.conn_peer);
   }
   if (expected) {
     spdlog::debug("worker {} {}", pid, describeWaitStatus(wait_status));
-  } else if (shutting_down_) {
+  } else if (shutting_down_ || child.stop_requested) {
     spdlog::info("worker {} {}", pid, describeWaitStatus(wait_status));
   } else {
     spdlog::warn("worker {} {}{}", pid, describeWaitStatus(wait_status),
                  child.ever_ready ? "" : " before it was ready");
   }
+  if (!shutting_down_) {
+    if (exited && code == kWorkerExitNoRestart) {
+      if (!halted_) {
+        halted_ = true;
+        throttle_reason_ = fmt::format("worker {} exited with status {} (configuration broken)", pid, code);
+        spdlog::critical("worker {} exited with status {}: its configuration is broken; no more "
+                         "workers are started until a reload (SIGHUP)", pid, code);
+      }
+    } else if (!child.ever_ready && !child.stop_requested) {
+      ++counters_.start_failures;
+      brake_.onStartFailure();
+      throttle_reason_ = fmt::format("workers fail at start-up ({} in a row)", brake_.failures());
+    } else if (sig != 0 && isCrashSignal(sig) && crashes_.record(now)) {
+      brake_.onStartFailure();
+      throttle_reason_ = fmt::format("workers crash repeatedly ({} within {} s)",
+                                     crashes_.recent(now), config_.lifecycle.crash_interval.count() / 1000.0);
+      spdlog::error("{}: throttling respawns", throttle_reason_);
+    }
+  }
   channelClosed(slot);
   dispatcher_.children().remove(slot);
-  maintainPool();
 }
 
-void Supervisor::maintainPool() {
-  if (shutting_down_) return;
-  const ChildTable& table = dispatcher_.children();
-  if (table.live() >= config_.pool.workers) return;
+void Supervisor::planPool() {
+  if (shutting_down_ || halted_) return;
+  const TimePoint now = Clock::now();
+  ChildTable& table = dispatcher_.children();
+  const Generation gen = dispatcher_.generation();
+  PoolView view;
+  view.active = table.activeOf(gen);
+  view.idle = table.idleOf(gen);
+  view.starting = 0;
+  for (const ChildRecord& c : table.slots()) {
+    if (c.state == ChildState::Starting && c.generation == gen && !c.stop_requested) ++view.starting;
+  }
+  view.queued = dispatcher_.queued();
+  if (const auto s = table.longestIdle()) {
+    const ChildRecord* c = table.find(*s);
+    if (c->generation == gen) view.longest_idle_since = c->state_since;
+  }
+  const PoolDecision d = planner_.plan(view, now);
+  planner_recheck_ = d.recheck_at;
+  if (d.max_children_hit) {
+    ++counters_.max_children_reached;
+    if (now - last_max_children_log_ >= std::chrono::seconds(10)) {
+      last_max_children_log_ = now;
+      spdlog::warn("max children ({}) reached: {} connection(s) waiting ({} times so far)",
+                   config_.pool.max_children, view.queued, counters_.max_children_reached);
+    }
+  }
+  if (d.retire_idle) {
+    if (const auto s = table.longestIdle()) {
+      const ChildRecord* c = table.find(*s);
+      if (dispatcher_.retire(*s, "retire", now)) {
+        ++counters_.retired_idle;
+        spdlog::info("retiring idle worker {} ({} pool)", c->pid, toString(config_.pool.mode));
+        sendStop(*s);
+      }
+    }
+  }
+  if (d.spawn == 0) return;
   if (!brake_.throttled()) {
-    while (table.live() < config_.pool.workers) {
-      if (!spawnOne()) return;
+    for (std::size_t i = 0; i < d.spawn; ++i) {
+      if (!spawnOne()) break;
     }
     return;
   }
   // Throttled: one probe child at a time, after the back-off delay.
-  if (table.count(ChildState::Starting) > 0 || evtimer_pending(respawn_timer_.get(), nullptr)) {
+  if (table.count(ChildState::Starting) > 0 || evtimer_pending(respawn_timer_.event.get(), nullptr)) {
     return;
   }
   const auto delay = brake_.delay();
-  spdlog::warn("workers fail at start-up ({} in a row): next attempt in {} ms", brake_.failures(),
-               delay.count());
-  addTimer(respawn_timer_.get(), delay);
+  spdlog::warn("{}: next attempt in {} ms", throttle_reason_, delay.count());
+  arm(respawn_timer_, delay);
 }
 
 bool Supervisor::spawnOne() {
-  if (shutting_down_) return false;
-  const auto slot = dispatcher_.children().freeSlot();
-  if (!slot) return false;
+  if (shutting_down_ || halted_) return false;
+  ChildTable& table = dispatcher_.children();
+  auto slot = table.freeSlot();
+  if (!slot) {
+    const std::size_t cap = table.capacity();
+    if (cap >= kMaxChildren) {
+      spdlog::error("cannot start a worker: all {} slots in use", cap);
+      return false;
+    }
+    table.ensureCapacity(std::min(kMaxChildren, cap * 2));
+    while (procs_.size() < table.capacity()) {
+      procs_.push_back(std::make_unique<ChildProcess>());
+      procs_.back()->owner = this;
+      procs_.back()->slot = static_cast<SlotId>(procs_.size() - 1);
+    }
+    slot = table.freeSlot();
+  }
   SpawnedWorker w;
   try {
     w = spawnWorker(config_.worker, config_.worker_exec);
@@ -437,20 +713,28 @@ bool Supervisor::spawnOne() {
     spdlog::error("cannot start a worker: {}", e.what());
     brake_.onStartFailure();
     ++counters_.start_failures;
-    if (!evtimer_pending(respawn_timer_.get(), nullptr)) addTimer(respawn_timer_.get(), brake_.delay());
+    throttle_reason_ = fmt::format("cannot start workers: {}", e.what());
+    if (!evtimer_pending(respawn_timer_.event.get(), nullptr)) arm(respawn_timer_, brake_.delay());
     return false;
   }
   ++counters_.children_spawned;
-  ChildProcess& proc = procs_[static_cast<std::size_t>(*slot)];
-  proc.channel = std::move(w.channel);
-  proc.channel_event.reset(event_new(base_.get(), proc.channel.get(), EV_READ | EV_PERSIST,
-                                     &onChannelReadable, &proc));
-  if (!proc.channel_event || event_add(proc.channel_event.get(), nullptr) != 0) {
+  ChildProcess& p = proc(*slot);
+  p.channel = std::move(w.channel);
+  p.channel_event.reset(event_new(base_.get(), p.channel.get(), EV_READ | EV_PERSIST,
+                                  &onChannelReadable, &p));
+  if (!p.channel_event || event_add(p.channel_event.get(), nullptr) != 0) {
     spdlog::critical("cannot watch a worker channel");
     std::abort();
   }
-  dispatcher_.childStarted(*slot, w.pid, Clock::now());
-  spdlog::debug("started worker {} in slot {}", w.pid, *slot);
+  // Each child recycles after its own limit, so a pool started together does not recycle
+  // together.
+  std::uint64_t max_served = config_.lifecycle.max_connections_per_child;
+  if (max_served != 0 && config_.lifecycle.recycle_jitter != 0) {
+    max_served += random_() % (config_.lifecycle.recycle_jitter + 1);
+  }
+  dispatcher_.childStarted(*slot, w.pid, Clock::now(), max_served);
+  spdlog::debug("started worker {} in slot {} (generation {})", w.pid, *slot,
+                dispatcher_.generation());
   return true;
 }
 
@@ -460,54 +744,182 @@ void Supervisor::signalLiveChildren(int sig) {
   }
 }
 
+// A new generation is up once as many of its children are ready as the pool starts with.
+void Supervisor::checkGenerationUp() {
+  if (dispatcher_.generationIsUp() || shutting_down_) return;
+  const Generation gen = dispatcher_.generation();
+  const ChildTable& t = dispatcher_.children();
+  std::size_t ready = 0;
+  for (const ChildRecord& c : t.slots()) {
+    if (c.generation == gen && c.ever_ready && !c.stop_requested &&
+        (c.state == ChildState::Idle || c.state == ChildState::Busy)) {
+      ++ready;
+    }
+  }
+  const std::size_t needed = config_.pool.mode == PoolMode::OnDemand ? 0 : config_.pool.workers;
+  if (ready < needed) return;
+  const TimePoint now = Clock::now();
+  const auto stop_now = dispatcher_.generationUp(now);
+  for (SlotId s : stop_now) sendStop(s);
+  std::size_t old = 0;
+  for (const ChildRecord& c : t.slots()) {
+    if (c.state != ChildState::Empty && c.generation < gen) ++old;
+  }
+  // Each generation gets its own deadline, counted from the reload that replaced it.
+  for (const ChildRecord& c : t.slots()) {
+    if (c.state != ChildState::Empty && c.generation < gen && !c.drain_by) {
+      dispatcher_.children().find(c.slot)->drain_by = now + config_.lifecycle.reload_timeout;
+    }
+  }
+  spdlog::info("reload: generation {} is up ({} workers ready); {} older worker(s) draining "
+               "(deadline {} ms)", gen, ready, old, config_.lifecycle.reload_timeout.count());
+  auto waiters = std::move(reload_waiters_);
+  reload_waiters_.clear();
+  for (auto& done : waiters) done("");
+}
+
+// ---------------------------------------------------------------- maintenance tick
+
+void Supervisor::armTickIfNeeded() {
+  if (evtimer_pending(tick_timer_.event.get(), nullptr)) return;
+  const ChildTable& t = dispatcher_.children();
+  // Anything with a deadline or pacing: a child not simply idle, a queued client, or an idle
+  // pool that may have to shrink.
+  const bool pending = t.count(ChildState::Busy) + t.count(ChildState::Starting) +
+                               t.count(ChildState::Stopping) >
+                           0 ||
+                       dispatcher_.queued() > 0 || planner_recheck_.has_value();
+  if (pending && !(shutting_down_ && t.live() == 0)) arm(tick_timer_, kTickInterval);
+}
+
+void Supervisor::tick() {
+  const TimePoint now = Clock::now();
+  enforceTimeLimits(now);
+  expireQueue(now);
+  // pump() (called after every timer) re-plans the pool and re-arms the tick.
+}
+
+void Supervisor::enforceTimeLimits(TimePoint now) {
+  TimeLimits limits;
+  limits.startup = config_.lifecycle.startup_timeout;
+  limits.handoff = config_.lifecycle.handoff_timeout;
+  limits.max_session = config_.worker.max_session;
+  limits.session_grace = config_.lifecycle.session_grace;
+  limits.kill_grace = config_.lifecycle.kill_grace;
+  limits.current_generation = dispatcher_.generation();
+  ChildTable& t = dispatcher_.children();
+  std::vector<LimitAction> actions = checkTimeLimits(t, limits, now);
+  // Reload drain deadlines are per child (each old generation counts from its own reload).
+  for (const ChildRecord& c : t.slots()) {
+    if (c.state != ChildState::Empty && c.drain_by && now >= *c.drain_by && !c.term_sent_at) {
+      actions.push_back({c.slot, LimitKind::Drain, SIGTERM});
+    }
+  }
+  for (const LimitAction& a : actions) {
+    ChildRecord* c = t.find(a.slot);
+    if (c == nullptr || c->pid <= 0) continue;
+    ::kill(c->pid, a.signal);
+    ++counters_.time_limit_kills;
+    if (a.signal == SIGKILL) {
+      c->kill_sent = true;
+    } else {
+      c->term_sent_at = now;
+    }
+    std::string client = "no client";
+    if (c->conn) client = fmt::format("connection {} from {}", *c->conn, formatAddress(c->conn_peer));
+    const auto age = now - (a.kind == LimitKind::Session || a.kind == LimitKind::Handoff
+                                ? (a.kind == LimitKind::Session ? c->conn_taken_at : c->conn_assigned_at)
+                                : c->state_since);
+    spdlog::warn("worker {} (slot {}, generation {}): {} time limit ({} ms in state {}, {}): {}",
+                 c->pid, c->slot, c->generation, toString(a.kind), ms(age), toString(c->state),
+                 client, a.signal == SIGKILL ? "SIGKILL" : "SIGTERM");
+  }
+}
+
+void Supervisor::expireQueue(TimePoint now) {
+  for (ConnectionId id : dispatcher_.expireQueued(now - config_.overload.queue_timeout)) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) continue;
+    ++counters_.rejected_queue_timeout;
+    spdlog::info("connection {} from {}: waited {} ms for a worker: refused", id,
+                 formatAddress(it->second.peer), ms(now - it->second.accepted_at));
+    rejectConnection(it->second.fd.get(), config_.overload.busy_message);
+    finishConnection(it->second.peer);
+    conns_.erase(it);
+  }
+}
+
 // ---------------------------------------------------------------- shutdown
 
-void Supervisor::beginShutdown(int sig) {
+void Supervisor::beginShutdown(bool graceful, const char* why) {
   if (shutting_down_) {
     if (!killing_) {
-      spdlog::warn("{} again: not waiting for busy workers", strsignal(sig));
-      event_del(shutdown_timer_.get());
+      spdlog::warn("{} again: not waiting for busy workers", why);
+      event_del(shutdown_timer_.event.get());
       shutdownDeadline();
     }
     return;
   }
   shutting_down_ = true;
-  spdlog::info("{}: shutting down (busy workers get up to {} ms to finish)", strsignal(sig),
-               config_.lifecycle.shutdown_timeout.count());
+  if (graceful) {
+    spdlog::info("{}: shutting down (busy workers get up to {} ms to finish)", why,
+                 config_.lifecycle.shutdown_timeout.count());
+  } else {
+    spdlog::info("{}: fast shutdown (workers are told to stop now)", why);
+  }
   setListening(false);
   // Close the listeners now: new clients are refused instead of waiting in a backlog that
-  // nobody will ever accept from.
+  // nobody will ever accept from. (After a hot upgrade the successor holds its own copies.)
   for (ListenerSlot& l : listeners_) {
     l.event.reset();
     l.listener.fd.reset();
   }
-  event_del(respawn_timer_.get());
-  event_del(accept_resume_timer_.get());
-  pump();  // queued connections still go to idle children
-  const std::string stop = encodeCommand({.type = CommandType::Stop});
-  dispatcher_.beginDrain(Clock::now());
-  for (const ChildRecord& c : dispatcher_.children().slots()) {
-    if (c.state == ChildState::Empty) continue;
-    ChildProcess& proc = procs_[static_cast<std::size_t>(c.slot)];
-    if (proc.channel) sendMessage(proc.channel.get(), std::as_bytes(std::span(stop)));
+  event_del(respawn_timer_.event.get());
+  event_del(accept_resume_timer_.event.get());
+  const TimePoint now = Clock::now();
+  for (;;) {  // queued connections still go to idle children
+    const auto assignments = dispatcher_.assign(now);
+    if (assignments.empty()) break;
+    for (const Assignment& a : assignments) sendAssignment(a);
   }
-  addTimer(shutdown_timer_.get(), config_.lifecycle.shutdown_timeout);
+  for (SlotId slot : dispatcher_.beginDrain(now)) sendStop(slot);
+  for (auto& done : reload_waiters_) done("shutting down");
+  reload_waiters_.clear();
+  if (graceful) {
+    arm(shutdown_timer_, config_.lifecycle.shutdown_timeout);
+  } else {
+    shutdownDeadline();
+  }
 }
 
 void Supervisor::shutdownDeadline() {
   for (ConnectionId id : dispatcher_.dropQueued()) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) continue;
     ++counters_.dropped;
     spdlog::warn("connection {} from {} closed unserved at shutdown", id,
-                 formatAddress(conns_[id].peer));
-    conns_.erase(id);
+                 formatAddress(it->second.peer));
+    rejectConnection(it->second.fd.get(), config_.overload.busy_message);
+    finishConnection(it->second.peer);
+    conns_.erase(it);
   }
   const std::size_t left = dispatcher_.children().live();
-  if (left > 0) {
-    spdlog::warn("shutdown: {} worker(s) still running: sending SIGTERM", left);
-    signalLiveChildren(SIGTERM);
-    killing_ = true;
-    addTimer(kill_timer_.get(), config_.lifecycle.kill_grace);
+  if (left == 0) return;
+  // Busy workers are asked first (a line service says goodbye to its client), then TERM,
+  // then KILL.
+  for (const ChildRecord& c : dispatcher_.children().slots()) {
+    if (c.state == ChildState::Busy) sendStop(c.slot);
   }
+  killing_ = true;
+  arm(term_timer_, config_.lifecycle.kill_grace / 2);
+}
+
+void Supervisor::shutdownTerm() {
+  const std::size_t left = dispatcher_.children().live();
+  if (left == 0) return;
+  spdlog::warn("shutdown: {} worker(s) still running: sending SIGTERM", left);
+  signalLiveChildren(SIGTERM);
+  arm(kill_timer_, config_.lifecycle.kill_grace / 2);
 }
 
 void Supervisor::killRemaining() {
@@ -518,20 +930,262 @@ void Supervisor::killRemaining() {
 }
 
 void Supervisor::checkReadyAndDone() {
-  if (!announced_ready_ && !shutting_down_ &&
-      dispatcher_.children().count(ChildState::Idle) + dispatcher_.children().count(ChildState::Busy) >=
-          config_.pool.workers) {
-    announced_ready_ = true;
-    std::string addrs;
-    for (const ListenerSlot& l : listeners_) addrs += (addrs.empty() ? "" : ", ") + l.listener.address;
-    spdlog::info("ready: {} workers serving {}", config_.pool.workers, addrs);
+  if (!announced_ready_ && !shutting_down_) {
+    const ChildTable& t = dispatcher_.children();
+    const std::size_t needed = config_.pool.mode == PoolMode::OnDemand ? 0 : config_.pool.workers;
+    if (t.count(ChildState::Idle) + t.count(ChildState::Busy) >= needed) {
+      announced_ready_ = true;
+      std::string addrs;
+      for (const ListenerSlot& l : listeners_) {
+        addrs += (addrs.empty() ? "" : ", ") + l.listener.address;
+      }
+      spdlog::info("ready: {} workers serving {}", needed, addrs);
+      if (predecessor_ && !told_predecessor_) {
+        told_predecessor_ = true;
+        if (control_) control_->moveTo(config_.control_socket);
+        const int err = sendMessage(predecessor_.get(), std::as_bytes(std::span(kUpgradeReady)));
+        if (err != 0) {
+          spdlog::warn("hot upgrade: cannot tell the previous supervisor we are ready: {}",
+                       std::strerror(err));
+        }
+      }
+    }
   }
-  if (shutting_down_ && dispatcher_.children().live() == 0) {
+  if (shutting_down_ && dispatcher_.children().live() == 0 && !upgrade_) {
     for (ConnectionId id : dispatcher_.dropQueued()) {
       ++counters_.dropped;
       conns_.erase(id);
     }
     event_base_loopexit(base_.get(), nullptr);
+  }
+}
+
+// ---------------------------------------------------------------- reload and resizing
+
+void Supervisor::reload(std::function<void(std::string)> done) {
+  if (shutting_down_) {
+    done("shutting down");
+    return;
+  }
+  SupervisorConfig next = config_;
+  if (reloader_) {
+    std::string error;
+    auto loaded = reloader_(&error);
+    if (!loaded) {
+      ++counters_.reloads_failed;
+      spdlog::error("reload: configuration rejected, keeping the current one: {}", error);
+      done("configuration rejected: " + error);
+      return;
+    }
+    next = std::move(*loaded);
+  }
+  // What a reload cannot change (the sockets stay open across generations).
+  std::vector<std::string> before, after;
+  for (const SocketAddress& a : config_.listen) before.push_back(formatAddress(a));
+  for (const SocketAddress& a : next.listen) after.push_back(formatAddress(a));
+  if (before != after) {
+    spdlog::warn("reload: listen addresses cannot change on reload (restart, or hot upgrade "
+                 "with SIGUSR2); keeping {}", fmt::join(before, ", "));
+  }
+  next.listen = config_.listen;
+  if (next.control_socket != config_.control_socket) {
+    spdlog::warn("reload: the control socket path cannot change on reload; keeping {}",
+                 config_.control_socket);
+    next.control_socket = config_.control_socket;
+  }
+  const Generation gen = dispatcher_.generation() + 1;
+  next.worker.generation = gen;
+  config_ = std::move(next);
+  planner_.update(config_.pool);
+  dispatcher_.setPolicy(config_.pool.policy);
+  sources_.setLimit(config_.overload.max_per_source);
+  crashes_.configure(config_.lifecycle.crash_limit, config_.lifecycle.crash_interval);
+  brake_ = RespawnBrake(RespawnBrake::ms(100), config_.lifecycle.respawn_backoff_max);
+  halted_ = false;
+  throttle_reason_.clear();
+  event_del(respawn_timer_.event.get());
+  dispatcher_.setGeneration(gen);
+  ++counters_.reloads;
+  spdlog::info("reload: starting generation {} ({} pool, {} workers, policy {})", gen,
+               toString(config_.pool.mode), config_.pool.workers, toString(config_.pool.policy));
+  reload_waiters_.push_back(std::move(done));
+}
+
+std::size_t Supervisor::poolSize() const {
+  return config_.pool.mode == PoolMode::Static ? config_.pool.workers : config_.pool.max_children;
+}
+
+// Static pools: the number of workers. Dynamic and ondemand pools: the cap (max children);
+// the start size and spares shrink with it if needed.
+std::string Supervisor::setWorkers(std::size_t n, const char* why) {
+  if (n == 0 || n > kMaxChildren) return fmt::format("workers must be 1..{}", kMaxChildren);
+  PoolSettings next = config_.pool;
+  if (next.mode == PoolMode::Static) {
+    next.workers = n;
+  } else {
+    next.max_children = n;
+    next.workers = std::min(next.workers, n);
+    next.min_spare = std::min(next.min_spare, n);
+  }
+  if (std::string error = validatePoolSettings(next); !error.empty()) return error;
+  config_.pool = next;
+  planner_.update(config_.pool);
+  spdlog::info("{}: {}", why,
+               next.mode == PoolMode::Static ? fmt::format("{} workers", n)
+                                             : fmt::format("at most {} workers", n));
+  // Shrinking a static pool: retire idle children first, then busy ones when they finish.
+  if (next.mode == PoolMode::Static) {
+    const TimePoint now = Clock::now();
+    ChildTable& t = dispatcher_.children();
+    std::size_t active = t.activeOf(dispatcher_.generation());
+    while (active > n) {
+      std::optional<SlotId> victim = t.longestIdle();
+      if (victim && t.find(*victim)->generation != dispatcher_.generation()) victim.reset();
+      if (!victim) {
+        for (const ChildRecord& c : t.slots()) {
+          if (c.generation == dispatcher_.generation() && !c.stop_requested &&
+              (c.state == ChildState::Busy || c.state == ChildState::Starting)) {
+            victim = c.slot;
+            break;
+          }
+        }
+      }
+      if (!victim) break;
+      ++counters_.retired_idle;
+      if (dispatcher_.retire(*victim, "resize", now)) sendStop(*victim);
+      --active;
+    }
+  }
+  return {};
+}
+
+void Supervisor::reopenLogFiles() {
+  const std::string error = reopenLogs();
+  if (error.empty()) {
+    spdlog::info("log files reopened");
+  } else {
+    spdlog::error("cannot reopen log files: {}", error);
+  }
+}
+
+// ---------------------------------------------------------------- hot upgrade (old side)
+
+void Supervisor::beginUpgrade() {
+  if (shutting_down_) return;
+  if (upgrade_) {
+    spdlog::warn("SIGUSR2: a hot upgrade is already in progress (new supervisor {})", upgrade_->pid);
+    return;
+  }
+  if (image_.exe.empty() || image_.argv.empty()) {
+    spdlog::error("SIGUSR2: hot upgrade impossible: the path of this binary is unknown");
+    return;
+  }
+  std::vector<int> fds;
+  for (const ListenerSlot& l : listeners_) fds.push_back(l.listener.fd.get());
+  UpgradeChild child;
+  try {
+    child = startUpgrade(image_.exe, image_.argv, fds, dispatcher_.generation() + 1);
+  } catch (const std::system_error& e) {
+    spdlog::error("SIGUSR2: hot upgrade failed to start: {}; still serving", e.what());
+    return;
+  }
+  UpgradeInProgress u;
+  u.pid = child.pid;
+  u.channel = std::move(child.channel);
+  u.started_at = Clock::now();
+  u.channel_event.reset(event_new(base_.get(), u.channel.get(), EV_READ | EV_PERSIST,
+                                  &onUpgradeChannel, this));
+  if (!u.channel_event || event_add(u.channel_event.get(), nullptr) != 0) {
+    spdlog::critical("cannot watch the upgrade channel");
+    std::abort();
+  }
+  spdlog::info("SIGUSR2: hot upgrade: started {} as pid {}; waiting up to {} ms for it to be ready",
+               image_.exe, u.pid, config_.lifecycle.upgrade_timeout.count());
+  upgrade_ = std::move(u);
+  arm(upgrade_timer_, config_.lifecycle.upgrade_timeout);
+}
+
+void Supervisor::upgradeMessage() {
+  if (!upgrade_ || !upgrade_->channel) return;
+  ReceivedMessage msg = receiveMessage(upgrade_->channel.get());
+  if (msg.status == ReceiveStatus::WouldBlock) return;
+  if (msg.status != ReceiveStatus::Message || msg.payload != kUpgradeReady) {
+    // EOF or nonsense before "ready": the reaper reports the exit; stop listening here.
+    upgrade_->channel_event.reset();
+    if (msg.status == ReceiveStatus::Message) {
+      spdlog::warn("hot upgrade: unexpected message from the new supervisor: ignored");
+      return;
+    }
+    upgrade_->channel.reset();
+    return;
+  }
+  const pid_t pid = upgrade_->pid;
+  event_del(upgrade_timer_.event.get());
+  spdlog::info("hot upgrade: new supervisor {} is ready; handing over {} queued connection(s) "
+               "and draining", pid, dispatcher_.queued());
+  // Stop accepting first, then hand over whatever waits in our queue.
+  shutting_down_ = true;
+  setListening(false);
+  for (ConnectionId id : dispatcher_.dropQueued()) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) continue;
+    const int err = sendMessage(upgrade_->channel.get(), std::as_bytes(std::span(kUpgradeConn)),
+                                it->second.fd.get());
+    if (err != 0) {
+      ++counters_.dropped;
+      spdlog::warn("hot upgrade: cannot hand over connection {}: {}", id, std::strerror(err));
+      rejectConnection(it->second.fd.get(), config_.overload.busy_message);
+    }
+    finishConnection(it->second.peer);
+    conns_.erase(it);
+  }
+  sendMessage(upgrade_->channel.get(), std::as_bytes(std::span(kUpgradeDone)));
+  // The successor is on its own now: we no longer wait for it or kill it.
+  upgrade_.reset();
+  shutting_down_ = false;  // beginShutdown does the rest
+  beginShutdown(true, "hot upgrade");
+}
+
+void Supervisor::upgradeFailed(const std::string& why) {
+  if (!upgrade_) return;
+  spdlog::error("hot upgrade failed: {}; this supervisor (pid {}) keeps serving", why, ::getpid());
+  event_del(upgrade_timer_.event.get());
+  if (upgrade_->pid > 0) {
+    ::kill(upgrade_->pid, SIGKILL);
+    ::waitpid(upgrade_->pid, nullptr, 0);
+  }
+  upgrade_.reset();
+}
+
+void Supervisor::upgradeDeadline() {
+  if (!upgrade_) return;
+  upgradeFailed(fmt::format("the new supervisor (pid {}) was not ready within {} ms", upgrade_->pid,
+                            config_.lifecycle.upgrade_timeout.count()));
+}
+
+// ---------------------------------------------------------------- hot upgrade (new side)
+
+void Supervisor::predecessorMessage() {
+  for (int i = 0; i < kMaxAcceptsPerWakeup && predecessor_; ++i) {
+    ReceivedMessage msg = receiveMessage(predecessor_.get());
+    if (msg.status == ReceiveStatus::WouldBlock) return;
+    if (msg.status == ReceiveStatus::Message && msg.payload == kUpgradeConn && msg.fd) {
+      SocketAddress peer;
+      peer.length = sizeof peer.storage;
+      if (::getpeername(msg.fd.get(), peer.get(), &peer.length) != 0) peer.length = 0;
+      admitConnection(std::move(msg.fd), peer, Clock::now(), true);
+      continue;
+    }
+    if (msg.status == ReceiveStatus::Message && msg.payload == kUpgradeDone) {
+      spdlog::info("hot upgrade: took over from the previous supervisor ({} connection(s) "
+                   "handed over)", counters_.handed_over);
+    } else if (msg.status == ReceiveStatus::Message) {
+      spdlog::warn("hot upgrade: unexpected message from the previous supervisor: ignored");
+      continue;
+    }
+    predecessor_event_.reset();
+    predecessor_.reset();
+    return;
   }
 }
 
@@ -543,11 +1197,13 @@ StatsSnapshot Supervisor::snapshot() const {
   s.pid = ::getpid();
   s.version = PREFORKD_VERSION;
   s.now = Clock::now();
+  s.started_at = started_at_;
+  s.started_wall = started_wall_;
   s.uptime = std::chrono::duration_cast<std::chrono::milliseconds>(s.now - started_at_);
   for (const ListenerSlot& l : listeners_) {
     if (l.listener.fd) s.listeners.push_back(l.listener.address);
   }
-  s.service = config_.worker.service;
+  s.service = config_.worker_exec.empty() ? config_.worker.service : "exec";
   s.workers_configured = config_.pool.workers;
   s.workers_total = t.live();
   s.idle = t.count(ChildState::Idle);
@@ -556,12 +1212,46 @@ StatsSnapshot Supervisor::snapshot() const {
   s.stopping = t.count(ChildState::Stopping);
   s.queued = dispatcher_.queued();
   s.redispatched = dispatcher_.redispatched();
-  s.throttled = brake_.throttled();
+  s.throttled = brake_.throttled() || halted_;
+  s.halted = halted_;
+  s.throttle_reason = s.throttled ? throttle_reason_ : "";
   s.draining = shutting_down_;
   s.counters = counters_;
+  s.generation = dispatcher_.generation();
+  s.pool = config_.pool;
+  s.pool.policy = dispatcher_.policy();
+  s.queue_capacity = config_.overload.queue_size;
+  if (const auto oldest = dispatcher_.oldestQueuedAt()) s.queue_oldest_age = s.now - *oldest;
+  s.histograms = histograms_;
+  std::unordered_map<ConnectionId, bool> assigned;
   for (const ChildRecord& c : t.slots()) {
-    if (c.state != ChildState::Empty) s.children.push_back(c);
+    if (c.state == ChildState::Empty) continue;
+    s.children.push_back(c);
+    if (c.generation < s.generation) ++s.old_generation;
+    if (c.conn) {
+      assigned[*c.conn] = true;
+      ConnectionRow row;
+      row.id = *c.conn;
+      row.peer = formatAddress(c.conn_peer);
+      row.child_pid = c.pid;
+      row.state = c.conn_taken ? "in-service" : "handing-off";
+      row.age = s.now - c.conn_queued_at;
+      row.queue_wait = c.conn_assigned_at - c.conn_queued_at;
+      s.connections.push_back(std::move(row));
+    }
   }
+  for (const auto& [id, pc] : conns_) {
+    if (assigned.contains(id)) continue;
+    ConnectionRow row;
+    row.id = id;
+    row.peer = formatAddress(pc.peer);
+    row.state = "queued";
+    row.age = s.now - pc.accepted_at;
+    row.queue_wait = row.age;
+    s.connections.push_back(std::move(row));
+  }
+  std::sort(s.connections.begin(), s.connections.end(),
+            [](const ConnectionRow& a, const ConnectionRow& b) { return a.id < b.id; });
   return s;
 }
 

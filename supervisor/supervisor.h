@@ -1,21 +1,29 @@
 // Supervisor: the parent process. One libevent loop that owns the listeners, the children's
 // channels, the control socket and the signals, and turns their events into calls on the
-// Dispatcher (policy) and into syscalls (mechanism).
+// pure policy objects (Dispatcher, PoolPlanner, time limits, admission) and into syscalls.
 //
-// Data flow: listener readable -> accept (only while a child is idle) -> Dispatcher::submit ->
+// Data flow: listener readable -> accept (per-source cap, admission) -> Dispatcher::submit ->
 // assign -> sendMessage(Connection + fd) on the child's channel -> the child says Taken (we
-// drop our copy of the fd) ... Available (the child is idle again).
+// drop our copy of the fd) ... Available (the child is idle again, or retired: Stop).
+//
+// Lifecycle: the pool is sized by the PoolPlanner after every event that changes it; a
+// maintenance tick (only while something is pending) enforces time limits, queue deadlines
+// and the planner's pacing. Signals: TERM graceful shutdown, INT/QUIT fast shutdown, HUP
+// reload (a new generation), TTIN/TTOU one worker more/fewer, USR1 reopen logs, USR2 hot
+// upgrade (see upgrade.h).
 //
 // Contract: the constructor does all start-up work that can fail for environmental reasons
 // (bind, control socket) and throws StartupError; run() returns the process exit status once
-// a shutdown (SIGTERM/SIGINT) has reaped every child. Runtime trouble from clients, children
-// or the kernel is logged, counted and survived. Not copyable; one per process.
+// a shutdown has reaped every child. Runtime trouble from clients, children or the kernel is
+// logged, counted and survived. Not copyable; one per process.
 #pragma once
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -23,11 +31,16 @@
 
 #include "common/status_protocol.h"
 #include "common/unique_fd.h"
+#include "supervisor/admission.h"
+#include "supervisor/control_actions.h"
 #include "supervisor/control_socket.h"
+#include "supervisor/crash_window.h"
 #include "supervisor/dispatcher.h"
 #include "supervisor/event_loop.h"
 #include "supervisor/listener.h"
+#include "supervisor/pool_planner.h"
 #include "supervisor/respawn_brake.h"
+#include "supervisor/source_limiter.h"
 #include "supervisor/stats.h"
 #include "supervisor/supervisor_config.h"
 
@@ -37,9 +50,20 @@ struct StartupError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Re-reads the configuration for a reload (SIGHUP / `reload`): the new configuration, or
+// nothing with *error saying why it was rejected.
+using ConfigReloader = std::function<std::optional<SupervisorConfig>(std::string* error)>;
+
+// How to start this program again for a hot upgrade.
+struct ProgramImage {
+  std::string exe;                // resolved path of the binary
+  std::vector<std::string> argv;  // the original command line, argv[0] included
+};
+
 class Supervisor {
  public:
-  explicit Supervisor(SupervisorConfig config);
+  explicit Supervisor(SupervisorConfig config, ConfigReloader reloader = {},
+                      ProgramImage image = {});
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
@@ -59,10 +83,24 @@ class Supervisor {
   struct PendingConnection {
     UniqueFd fd;  // the supervisor's copy, kept until the child says Taken
     SocketAddress peer;
+    TimePoint accepted_at{};
   };
   struct ListenerSlot {
     Listener listener;
     EventPtr event;
+  };
+  struct Timer {
+    EventPtr event;
+    Supervisor* self = nullptr;
+    void (Supervisor::*fire)() = nullptr;
+  };
+  // The old side of a hot upgrade in progress.
+  struct UpgradeInProgress {
+    pid_t pid = -1;
+    UniqueFd channel;
+    EventPtr channel_event;
+    TimePoint started_at{};
+    bool term_sent = false;
   };
 
   // libevent trampolines (noexcept; forward to members below).
@@ -70,50 +108,106 @@ class Supervisor {
   static void onChannelReadable(evutil_socket_t fd, short, void* arg) noexcept;
   static void onSignal(evutil_socket_t sig, short, void* arg) noexcept;
   static void onTimer(evutil_socket_t, short, void* arg) noexcept;
+  static void onUpgradeChannel(evutil_socket_t, short, void* arg) noexcept;
+  static void onPredecessorChannel(evutil_socket_t, short, void* arg) noexcept;
 
+  // --- start-up
+  void openListeners();
+  void openControlSocket();
+  void makeTimer(Timer& t, void (Supervisor::*fire)());
+  void arm(Timer& t, std::chrono::milliseconds delay);
+
+  // --- accepting and hand-off
   void acceptFrom(int listen_fd);
-  // Reads up to `max_messages` records (or until the channel is empty or closed).
+  void admitConnection(UniqueFd fd, const SocketAddress& peer, TimePoint now, bool handed_over);
+  void rejectConnection(int fd, const std::string& line);
+  void finishConnection(const SocketAddress& peer);
+  AdmissionView admissionView() const;
+  void setListening(bool on);
+  void pump();
+  void sendAssignment(const Assignment& a);
+  void sendStop(SlotId slot);
+
+  // --- children
   void readChannel(SlotId slot, int max_messages);
   void handleStatus(SlotId slot, std::string_view record);
   void channelClosed(SlotId slot);
   void reapChildren();
   void childReaped(SlotId slot, int wait_status);
-  void pump();
-  void sendAssignment(const Assignment& a);
-  void setListening(bool on);
-  bool wantsAccept() const;
-  void maintainPool();
+  void planPool();
   bool spawnOne();
-  void beginShutdown(int sig);
-  void shutdownDeadline();
-  void killRemaining();
+  ChildProcess& proc(SlotId slot) { return *procs_[static_cast<std::size_t>(slot)]; }
   void signalLiveChildren(int sig);
+  void checkGenerationUp();
+
+  // --- maintenance tick
+  void tick();
+  void armTickIfNeeded();
+  void enforceTimeLimits(TimePoint now);
+  void expireQueue(TimePoint now);
+
+  // --- operator actions (signals and the control socket)
+  void beginShutdown(bool graceful, const char* why);
+  void shutdownDeadline();
+  void shutdownTerm();
+  void killRemaining();
+  void reload(std::function<void(std::string)> done);
+  std::string setWorkers(std::size_t n, const char* why);
+  std::size_t poolSize() const;
+  void reopenLogFiles();
+  void beginUpgrade();
+  void upgradeMessage();
+  void upgradeFailed(const std::string& why);
+  void upgradeDeadline();
+  void predecessorMessage();
+  ControlActions controlActions();
   void checkReadyAndDone();
+  void respawnTimerFired();
+  void acceptResumeTimerFired();
 
   SupervisorConfig config_;
+  ConfigReloader reloader_;
+  ProgramImage image_;
   TimePoint started_at_;
+  std::chrono::system_clock::time_point started_wall_;
   EventBasePtr base_;
   std::vector<ListenerSlot> listeners_;
   std::unique_ptr<ControlSocket> control_;
   Dispatcher dispatcher_;
-  std::vector<ChildProcess> procs_;  // by slot
+  PoolPlanner planner_;
+  std::vector<std::unique_ptr<ChildProcess>> procs_;  // by slot; pointers stay valid as it grows
   std::unordered_map<ConnectionId, PendingConnection> conns_;
   ConnectionId next_conn_id_ = 1;
   RespawnBrake brake_;
+  CrashWindow crashes_;
+  SourceLimiter sources_;
   SupervisorCounters counters_;
+  SupervisorHistograms histograms_;
+  std::mt19937_64 random_;
+  std::string throttle_reason_;
+  bool halted_ = false;  // a worker said "do not restart me": no spawns until reload
+  std::optional<TimePoint> planner_recheck_;  // the planner wants to be asked again
 
   std::vector<EventPtr> signal_events_;
-  EventPtr respawn_timer_, accept_resume_timer_, shutdown_timer_, kill_timer_;
-  // Timer callbacks need to know which timer fired.
-  struct TimerArg { Supervisor* self; int which; };
-  TimerArg timer_args_[4];
+  Timer respawn_timer_, accept_resume_timer_, shutdown_timer_, term_timer_, kill_timer_,
+      tick_timer_, upgrade_timer_;
+  static constexpr std::chrono::milliseconds kTickInterval{200};
 
   bool listening_ = false;
   bool accept_paused_ = false;     // after EMFILE & co., until the resume timer fires
   TimePoint last_accept_error_log_{};
+  TimePoint last_max_children_log_{};
   bool announced_ready_ = false;
   bool shutting_down_ = false;
   bool killing_ = false;
+
+  // Reload: callers waiting for the current generation to come up.
+  std::vector<std::function<void(std::string)>> reload_waiters_;
+  // Hot upgrade: the old side (we started a successor) and the new side (we are one).
+  std::optional<UpgradeInProgress> upgrade_;
+  UniqueFd predecessor_;
+  EventPtr predecessor_event_;
+  bool told_predecessor_ = false;
 };
 
 }  // namespace preforkd

@@ -120,7 +120,9 @@ TEST(Supervision, KilledBusyWorkerLosesOnlyItsClient) {
 }
 
 // 5. SIGTERM with two open sessions: both are told and closed, everything exits 0, quickly.
-TEST(Shutdown, SigtermClosesOpenSessionsAndExitsZero) {
+// 5. SIGQUIT (fast shutdown) with two open sessions: both are told and closed at once,
+// everything exits 0.
+TEST(Shutdown, SigquitClosesOpenSessionsAndExitsZero) {
   PreforkdProcess p({"--workers", "3", "--shutdown-timeout", "5s"});
   ASSERT_TRUE(p.waitReady());
   std::vector<pid_t> pids = p.workerPids();
@@ -138,7 +140,7 @@ TEST(Shutdown, SigtermClosesOpenSessionsAndExitsZero) {
   ASSERT_EQ(b.readLine(), "first");
 
   const auto t0 = SteadyClock::now();
-  p.signal(SIGTERM);
+  p.signal(SIGQUIT);
   for (Client* c : {&a, &b}) {
     EXPECT_EQ(c->readLine(3s), "preforkd is shutting down. Goodbye.");
     const auto rest = c->readAll(3s);
@@ -147,9 +149,9 @@ TEST(Shutdown, SigtermClosesOpenSessionsAndExitsZero) {
   }
   const ExitStatus st = p.waitExit(5s);
   const auto elapsed = SteadyClock::now() - t0;
-  ASSERT_TRUE(st.exited) << "still running 5 s after SIGTERM\n" << p.log();
+  ASSERT_TRUE(st.exited) << "still running 5 s after SIGQUIT\n" << p.log();
   EXPECT_TRUE(st.exitedWith(0)) << st.describe();
-  EXPECT_LT(elapsed, 4s) << "sessions should end at once on Stop, not at the shutdown deadline";
+  EXPECT_LT(elapsed, 4s) << "a fast shutdown ends sessions at once, not at the deadline";
   // (The reader thread may still be draining the pipe: wait for the line, do not just look.)
   EXPECT_TRUE(p.waitForLog(
       std::regex("stopped: 2 connections accepted, 2 served, 0 redispatched, 0 dropped"), 2s))
@@ -167,6 +169,44 @@ TEST(Shutdown, SigtermClosesOpenSessionsAndExitsZero) {
   EXPECT_NE(::lstat(p.controlPath().c_str(), &sb), 0) << "control socket left behind";
   Client late;
   EXPECT_FALSE(late.connect(p.port())) << "port still accepting after exit";
+}
+
+// 5b. SIGTERM (graceful) with open sessions: the listener closes at once, but the sessions
+// go on until their clients quit, and then the supervisor exits 0 without waiting for the
+// deadline.
+TEST(Shutdown, SigtermLetsOpenSessionsFinish) {
+  PreforkdProcess p({"--workers", "3", "--shutdown-timeout", "20s"});
+  ASSERT_TRUE(p.waitReady());
+  Client a, b;
+  Banner ab, bb;
+  ASSERT_TRUE(a.connect(p.port()));
+  ASSERT_TRUE(readBanner(a, &ab));
+  ASSERT_TRUE(b.connect(p.port()));
+  ASSERT_TRUE(readBanner(b, &bb));
+  std::size_t cursor = 0;
+  p.signal(SIGTERM);
+  ASSERT_TRUE(p.waitForLog(std::regex("SIGTERM: shutting down"), 2s, &cursor));
+  ASSERT_TRUE(p.waitForLog(std::regex(R"(debug: worker \d+ quitting: stopped)"), 2s, &cursor));
+  Client late;
+  EXPECT_FALSE(late.connect(p.port())) << "the listener must be closed at SIGTERM";
+  for (Client* c : {&a, &b}) {
+    ASSERT_TRUE(c->send("after the signal\r\n"));
+    EXPECT_EQ(c->readLine(3s), "after the signal") << "the session goes on";
+  }
+  EXPECT_TRUE(p.running());
+  const auto t0 = SteadyClock::now();
+  for (Client* c : {&a, &b}) {
+    ASSERT_TRUE(c->send("quit\r\n"));
+    EXPECT_EQ(c->readLine(3s), "Goodbye.");
+    EXPECT_TRUE(c->readAll(3s).eof);
+  }
+  const ExitStatus st = p.waitExit(5s);
+  ASSERT_TRUE(st.exited) << p.log();
+  EXPECT_TRUE(st.exitedWith(0)) << st.describe();
+  EXPECT_LT(SteadyClock::now() - t0, 3s) << "exits once the last session ends";
+  EXPECT_TRUE(p.waitForLog(
+      std::regex("stopped: 2 connections accepted, 2 served, 0 redispatched, 0 dropped"), 2s));
+  EXPECT_TRUE(p.leftoverProcesses().empty()) << join(p.leftoverProcesses());
 }
 
 // 6. A worker that cannot finish (SIGSTOPped mid-session): after the shutdown timeout the
@@ -237,7 +277,7 @@ TEST(Shutdown, UnreadClientInputAtStopStillGetsACleanClose) {
   ASSERT_TRUE(eventually([&] { return processState(b.pid) == 'T'; }, 2s));
   ASSERT_TRUE(c.send("typed just before the shutdown\r\n"));
   std::size_t cursor = 0;
-  p.signal(SIGTERM);
+  p.signal(SIGINT);  // fast: busy workers are told to stop at once
   // The idle worker's reply to Stop is logged after every Stop was sent.
   ASSERT_TRUE(p.waitForLog(std::regex(R"(debug: worker \d+ quitting: stopped)"), 3s, &cursor))
       << p.log();
