@@ -63,7 +63,11 @@ ChildRecord& ChildTable::add(SlotId slot, pid_t pid, Generation generation, Time
 void ChildTable::remove(SlotId slot) {
   ChildRecord* c = find(slot);
   if (c == nullptr || c->state == ChildState::Empty) bug("remove of an empty slot", slot);
-  by_pid_.erase(c->pid);
+  // Only this slot's mapping: should a pid ever be registered again before the old record
+  // is removed, the newer child must stay findable.
+  if (const auto it = by_pid_.find(c->pid); it != by_pid_.end() && it->second == slot) {
+    by_pid_.erase(it);
+  }
   setState(*c, ChildState::Empty, c->state_since);
   c->pid = -1;
   c->conn.reset();

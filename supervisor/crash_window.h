@@ -4,7 +4,11 @@
 // our own time limits and say nothing about the worker's code.
 //
 // Contract: pure. record() returns true when this crash makes `limit` crashes within
-// `interval`: the caller engages the respawn brake. limit 0 turns it off.
+// `interval`: the caller engages the respawn brake. limit 0 turns it off (nothing is kept).
+// "Within" is inclusive: a crash exactly `interval` before `now` still counts. Every further
+// crash while `limit` of them are within the interval returns true again (the brake stays
+// on); the window forgets crashes only as they age out. configure() keeps the newest
+// crashes that fit the new limit.
 #pragma once
 
 #include <chrono>

@@ -13,6 +13,20 @@
 //    child, at most max_children active; idle children past ondemand_idle_timeout retire.
 //  - A shortage that max_children blocks sets max_children_hit (the caller counts it and
 //    logs it rate-limited).
+// Details (dynamic, ondemand):
+//  - The first plan() after construction or update() is the initial fill: it spawns
+//    max(workers - active, the mode's shortage) at once, capped only by max_children (not by
+//    the ramp). So on a reload the caller calls update() (even with unchanged settings)
+//    before planning the new generation, which then starts at full size.
+//  - The ramp's window is the second that starts with the first shortage plan after the
+//    previous window ended; a plan that sees no shortage resets the budget to 1 at once.
+//  - dynamic never retires while there is a shortage (queued clients or fewer spares than
+//    min_spare), and retires only the longest-idle child, one per second.
+//  - recheck_at is set only while the planner itself holds something back: a shortage the
+//    ramp (not max_children) limits -> the next window; a surplus the retire pacing limits ->
+//    a second after the last retirement; ondemand idle children -> when the longest-idle one
+//    expires. A decision to spawn or retire changes the pool: the caller plans again after
+//    the resulting event (Ready, reap), as after any other.
 #pragma once
 
 #include <cstddef>
@@ -52,10 +66,19 @@ class PoolPlanner {
   PoolDecision plan(const PoolView& view, TimePoint now);
 
  private:
+  PoolDecision planStatic(const PoolView& view) const;
+  PoolDecision planDynamic(const PoolView& view, TimePoint now);
+  PoolDecision planOnDemand(const PoolView& view, TimePoint now);
+  // The first plan() after construction/update(): fill up to `workers` (or the shortage).
+  std::optional<PoolDecision> initialFill(const PoolView& view, std::size_t shortage,
+                                          TimePoint now);
+
   PoolSettings settings_;
+  bool filled_ = false;           // the initial fill happened
   TimePoint window_start_{};      // the current one-second spawn window
   std::size_t window_budget_ = 1; // spawns allowed in it (doubles while the shortage lasts)
   std::size_t window_spawned_ = 0;
+  bool short_last_ = false;       // the last plan saw a shortage (the ramp may double)
   std::optional<TimePoint> last_retire_;
 };
 

@@ -3,7 +3,10 @@
 //
 // Contract: pure bookkeeping. tryAcquire() before a connection is queued; release() exactly
 // once when it ends (served, lost, rejected later, dropped). With max 0 the cap is off and
-// nothing is tracked. Memory is bounded by the number of connections held.
+// nothing is tracked. Memory is bounded by the number of connections held: an address's
+// entry is erased when its count drops to 0. release() of an address that holds nothing is a
+// no-op, and release() works whatever the current limit (entries held before setLimit(0)
+// drain away). Peers without an IP address (unix-domain) are never limited or tracked.
 #pragma once
 
 #include <cstddef>

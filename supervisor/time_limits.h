@@ -11,6 +11,16 @@
 //  - drain:    stop requested longer than its deadline (reload/shutdown) -> SIGTERM
 //  - escalation: SIGTERM sent kill_grace ago and still alive           -> SIGKILL
 // nextTimeLimit() is the earliest instant any of these can fire (to arm one timer).
+// Details: a limit fires when `now` reaches its deadline (>=), so a timer armed for
+// nextTimeLimit() always finds the action. Empty slots are ignored. Startup and hand-off
+// count from state_since (entering Starting / the assignment), the session from
+// conn_taken_at. A child with term_sent_at gets no second SIGTERM: only SIGKILL kill_grace
+// later, and nothing once kill_sent. When several limits have passed, the action names the
+// one that passed first. Drain covers stop-requested children of generations older than
+// current_generation; for shutdown, pass current_generation = the dispatcher's generation
+// + 1 so every child counts as old. (A current-generation child that was retired or
+// recycled has no deadline here.) toString() gives a stable token: "startup", "handoff",
+// "session", "drain", "escalation".
 #pragma once
 
 #include <chrono>
