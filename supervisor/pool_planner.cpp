@@ -97,8 +97,8 @@ PoolDecision PoolPlanner::planDynamic(const PoolView& view, TimePoint now) {
 }
 
 PoolDecision PoolPlanner::planOnDemand(const PoolView& view, TimePoint now) {
+  // No initial fill: an ondemand pool starts empty whatever `workers` says.
   const std::size_t need = minus(view.queued, view.idle + view.starting);
-  if (auto fill = initialFill(view, need, now)) return *fill;
 
   PoolDecision d;
   const std::size_t headroom = minus(settings_.max_children, view.active);

@@ -14,10 +14,11 @@
 //  - A shortage that max_children blocks sets max_children_hit (the caller counts it and
 //    logs it rate-limited).
 // Details (dynamic, ondemand):
-//  - The first plan() after construction or update() is the initial fill: it spawns
+//  - dynamic: the first plan() after construction or update() is the initial fill: it spawns
 //    max(workers - active, the mode's shortage) at once, capped only by max_children (not by
 //    the ramp). So on a reload the caller calls update() (even with unchanged settings)
-//    before planning the new generation, which then starts at full size.
+//    before planning the new generation, which then starts at full size. An ondemand pool
+//    starts empty whatever `workers` says.
 //  - The ramp's window is the second that starts with the first shortage plan after the
 //    previous window ended; a plan that sees no shortage resets the budget to 1 at once.
 //  - dynamic never retires while there is a shortage (queued clients or fewer spares than

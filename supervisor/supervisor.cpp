@@ -438,6 +438,11 @@ void Supervisor::sendAssignment(const Assignment& a) {
 
 void Supervisor::sendStop(SlotId slot) {
   ChildProcess& p = proc(slot);
+  // A stopped child must leave within a bound like any other wait (it is idle, or finishing
+  // its last client): the reload deadline, then SIGTERM and SIGKILL.
+  if (ChildRecord* c = dispatcher_.children().find(slot); c != nullptr && !c->drain_by) {
+    c->drain_by = Clock::now() + config_.lifecycle.reload_timeout;
+  }
   if (!p.channel) return;
   const std::string stop = encodeCommand({.type = CommandType::Stop});
   sendMessage(p.channel.get(), std::as_bytes(std::span(stop)));

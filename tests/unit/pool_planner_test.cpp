@@ -216,8 +216,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         PlannerCase{"starts_empty_with_zero_workers", onDemandPool(0, 4, 10'000),
                     {{0, view(0, 0, 0, 0), {}}}},
-        PlannerCase{"starts_with_workers", onDemandPool(2, 4, 10'000),
-                    {{0, view(0, 0, 0, 0), {2}}, {1, view(2, 0, 2, 0), {}}}},
+        PlannerCase{"ignores_workers_at_start", onDemandPool(2, 4, 10'000),
+                    {{0, view(0, 0, 0, 0), {}}, {1, view(0, 0, 0, 1), {1}}}},
         PlannerCase{"one_child_per_uncovered_client", onDemandPool(0, 4, 10'000),
                     {{0, view(0, 0, 0, 3), {3}},
                      {1, view(3, 0, 3, 3), {}},
