@@ -166,32 +166,58 @@ std::optional<SlotId> ChildTable::longestIdle() const {
 
 std::size_t ChildTable::idleOf(Generation generation, bool or_older) const {
   std::size_t n = 0;
-  for (SlotId s : idle_lru_) {
-    const Generation g = slots_[static_cast<std::size_t>(s)].generation;
-    if (g == generation || (or_older && g < generation)) ++n;
+  for (const auto& [g, counts] : by_generation_) {
+    if (g == generation || (or_older && g < generation)) n += counts.idle;
   }
   return n;
 }
 
 std::size_t ChildTable::activeOf(Generation generation) const {
-  std::size_t n = 0;
-  for (const ChildRecord& c : slots_) {
-    if (c.generation == generation && !c.stop_requested &&
-        (c.state == ChildState::Starting || c.state == ChildState::Idle ||
-         c.state == ChildState::Busy)) {
-      ++n;
-    }
-  }
-  return n;
+  const auto it = by_generation_.find(generation);
+  return it == by_generation_.end() ? 0 : it->second.active;
+}
+
+std::size_t ChildTable::startingOf(Generation generation) const {
+  const auto it = by_generation_.find(generation);
+  return it == by_generation_.end() ? 0 : it->second.starting;
+}
+
+void ChildTable::requestStop(SlotId slot, const char* reason) {
+  ChildRecord* c = find(slot);
+  if (c == nullptr || c->state == ChildState::Empty) bug("requestStop of an empty slot", slot);
+  if (c->stop_requested) return;
+  account(*c, -1);
+  c->stop_requested = true;
+  c->stop_reason = reason;
+  account(*c, +1);
+}
+
+// Per-generation counts, kept in step with every state and stop-request change so the
+// planner's questions are O(1) (it asks after every hand-off).
+void ChildTable::account(const ChildRecord& c, int delta) {
+  const bool takes_work = !c.stop_requested && (c.state == ChildState::Starting ||
+                                                c.state == ChildState::Idle ||
+                                                c.state == ChildState::Busy);
+  const bool idle = c.state == ChildState::Idle;
+  const bool starting = c.state == ChildState::Starting && !c.stop_requested;
+  if (!takes_work && !idle && !starting) return;
+  GenerationCounts& g = by_generation_[c.generation];
+  const auto apply = [delta](std::size_t& n) { n = static_cast<std::size_t>(static_cast<long>(n) + delta); };
+  if (takes_work) apply(g.active);
+  if (idle) apply(g.idle);
+  if (starting) apply(g.starting);
+  if (g.active == 0 && g.idle == 0 && g.starting == 0) by_generation_.erase(c.generation);
 }
 
 void ChildTable::setState(ChildRecord& child, ChildState state, TimePoint now) {
   const auto idx = static_cast<std::size_t>(child.slot);
   if (child.state == ChildState::Idle) idle_lru_.erase(idle_pos_[idx]);
+  account(child, -1);
   --counts_[static_cast<int>(child.state)];
   child.state = state;
   child.state_since = now;
   ++counts_[static_cast<int>(state)];
+  account(child, +1);
   if (state == ChildState::Idle) idle_pos_[idx] = idle_lru_.insert(idle_lru_.end(), child.slot);
 }
 

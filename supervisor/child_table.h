@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <list>
+#include <map>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -96,6 +97,11 @@ class ChildTable {
   std::size_t idleOf(Generation generation, bool or_older = false) const;
   // Children of `generation` that will take work: Starting, Idle or Busy, not stop-requested.
   std::size_t activeOf(Generation generation) const;
+  // Children of `generation` starting (not stop-requested).
+  std::size_t startingOf(Generation generation) const;
+  // Marks the child stop-requested (it gets no more work) for `reason` (static text); the
+  // caller moves it to Stopping when it is idle or starting. Idempotent.
+  void requestStop(SlotId slot, const char* reason);
 
   std::size_t count(ChildState state) const noexcept { return counts_[static_cast<int>(state)]; }
   std::size_t live() const noexcept { return slots_.size() - count(ChildState::Empty); }
@@ -109,6 +115,11 @@ class ChildTable {
   std::list<SlotId> idle_lru_;                          // front = idle the longest
   std::unordered_map<pid_t, SlotId> by_pid_;
   SlotId rr_cursor_ = -1;  // round-robin: the slot picked last
+  struct GenerationCounts {
+    std::size_t active = 0, idle = 0, starting = 0;
+  };
+  void account(const ChildRecord& child, int delta);
+  std::map<Generation, GenerationCounts> by_generation_;  // generations with live children
   std::size_t counts_[5] = {};
 };
 

@@ -117,8 +117,7 @@ Verdict Dispatcher::onAvailable(SlotId slot, ConnectionId conn, std::uint64_t by
   c->conn.reset();
   c->conn_taken = false;
   if (!c->stop_requested && c->max_served != 0 && c->served >= c->max_served) {
-    c->stop_requested = true;
-    c->stop_reason = "recycle";
+    children_.requestStop(slot, "recycle");
     ++recycled_;
   }
   if (c->stop_requested) {
@@ -150,8 +149,7 @@ bool Dispatcher::retire(SlotId slot, const char* reason, TimePoint now) {
       c->stop_requested) {
     return false;
   }
-  c->stop_requested = true;
-  c->stop_reason = reason;
+  children_.requestStop(slot, reason);
   if (c->state == ChildState::Idle || c->state == ChildState::Starting) {
     children_.markStopping(slot, now);
     return true;

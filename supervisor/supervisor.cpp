@@ -648,10 +648,7 @@ void Supervisor::planPool() {
   PoolView view;
   view.active = table.activeOf(gen);
   view.idle = table.idleOf(gen);
-  view.starting = 0;
-  for (const ChildRecord& c : table.slots()) {
-    if (c.state == ChildState::Starting && c.generation == gen && !c.stop_requested) ++view.starting;
-  }
+  view.starting = table.startingOf(gen);
   view.queued = dispatcher_.queued();
   if (const auto s = table.longestIdle()) {
     const ChildRecord* c = table.find(*s);

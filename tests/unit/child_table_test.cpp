@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <random>
+
 #include <gtest/gtest.h>
 
 #include "common/logging.h"
@@ -193,7 +195,7 @@ TEST(ChildTable, IdleOfAndActiveOfCountByGeneration) {
   table.markIdle(3, t(1));
   table.markIdle(4, t(1));
   table.markBusy(4, 2, t(2));
-  table.find(4)->stop_requested = true;
+  table.requestStop(4, "test");
   table.markStopping(5, t(3));
   EXPECT_EQ(table.idleOf(1), 1u);
   EXPECT_EQ(table.idleOf(2), 1u);
@@ -282,6 +284,60 @@ TEST(ChildTableDeathTest, BusyFromNonIdleIsABug) {
   ChildTable table(1);
   table.add(0, 10, 1, t(0));
   EXPECT_DEATH(table.markBusy(0, 1, t(1)), "invariant");
+}
+
+}  // namespace
+}  // namespace preforkd
+
+namespace preforkd {
+namespace {
+
+// The O(1) per-generation counts agree with a full scan after any sequence of changes.
+TEST(ChildTableCounts, MatchAScanAfterRandomOperations) {
+  ChildTable table(8);
+  std::mt19937 rng(7);
+  const auto t0 = Clock::time_point{};
+  pid_t next_pid = 100;
+  for (int step = 0; step < 5000; ++step) {
+    const SlotId s = static_cast<SlotId>(rng() % 8);
+    const Generation g = 1 + rng() % 3;
+    ChildRecord* c = table.find(s);
+    switch (rng() % 6) {
+      case 0:
+        if (c->state == ChildState::Empty) table.add(s, next_pid++, g, t0);
+        break;
+      case 1:
+        if (c->state == ChildState::Starting || c->state == ChildState::Busy) table.markIdle(s, t0);
+        break;
+      case 2:
+        if (c->state == ChildState::Idle) table.markBusy(s, 1, t0);
+        break;
+      case 3:
+        if (c->state != ChildState::Empty) table.requestStop(s, "test");
+        break;
+      case 4:
+        if (c->state != ChildState::Empty) table.markStopping(s, t0);
+        break;
+      case 5:
+        if (c->state != ChildState::Empty) table.remove(s);
+        break;
+    }
+    for (Generation gen = 1; gen <= 3; ++gen) {
+      std::size_t active = 0, idle = 0, starting = 0, idle_or_older = 0;
+      for (const ChildRecord& r : table.slots()) {
+        const bool works = r.state == ChildState::Starting || r.state == ChildState::Idle ||
+                           r.state == ChildState::Busy;
+        if (r.generation == gen && works && !r.stop_requested) ++active;
+        if (r.generation == gen && r.state == ChildState::Idle) ++idle;
+        if (r.generation <= gen && r.state == ChildState::Idle) ++idle_or_older;
+        if (r.generation == gen && r.state == ChildState::Starting && !r.stop_requested) ++starting;
+      }
+      ASSERT_EQ(table.activeOf(gen), active) << "step " << step << " generation " << gen;
+      ASSERT_EQ(table.idleOf(gen), idle) << "step " << step;
+      ASSERT_EQ(table.idleOf(gen, true), idle_or_older) << "step " << step;
+      ASSERT_EQ(table.startingOf(gen), starting) << "step " << step;
+    }
+  }
 }
 
 }  // namespace
