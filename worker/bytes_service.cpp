@@ -26,12 +26,15 @@ std::string_view trimBlanks(std::string_view text) {
 
 // Writes `count` pattern bytes from `chunk` (one kBytesChunk of the pattern, starting at offset
 // 0). Every piece starts at a multiple of kBytesChunk, hence at pattern offset 0, so the same
-// buffer serves every piece.
+// buffer serves every piece. Gives up (false, like a failed write) at the session deadline: a
+// large count to a slow reader must not outlast --max-session.
 bool writePattern(ClientConnection& client, std::string_view chunk, std::uint64_t count,
-                  std::chrono::milliseconds timeout) {
+                  const ServiceContext& ctx) {
+  const SessionDeadline deadline = sessionDeadline(ctx);
   while (count > 0) {
+    if (deadline.limited() && deadline.expired(SessionDeadline::Clock::now())) return false;
     const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(count, chunk.size()));
-    if (!client.writeAll(chunk.substr(0, n), timeout)) return false;
+    if (!client.writeAll(chunk.substr(0, n), writeTimeout(ctx))) return false;
     count -= n;
   }
   return true;
@@ -67,10 +70,10 @@ SessionEnd serveBytes(ClientConnection& client, const ServiceContext& ctx) {
         case LineEventKind::Line: {
           const BytesRequest req = parseBytesRequest(ev.text, settings.bytes_max);
           if (req.error != BytesError::None) {
-            client.writeAll(bytesErrorLine(req.error, settings.bytes_max), settings.idle_timeout);
+            client.writeAll(bytesErrorLine(req.error, settings.bytes_max), writeTimeout(ctx));
             return SessionEnd::ProtocolError;
           }
-          if (!writePattern(client, chunk, req.count, settings.idle_timeout)) {
+          if (!writePattern(client, chunk, req.count, ctx)) {
             return SessionEnd::WriteFailed;
           }
           break;
@@ -81,7 +84,7 @@ SessionEnd serveBytes(ClientConnection& client, const ServiceContext& ctx) {
           return SessionEnd::ClientQuit;
         case LineEventKind::TooLong:
           client.writeAll(fmt::format("ERR request line longer than {} bytes\r\n", kBytesMaxLine),
-                          settings.idle_timeout);
+                          writeTimeout(ctx));
           return SessionEnd::LineTooLong;
       }
     }

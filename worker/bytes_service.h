@@ -8,9 +8,10 @@
 // "ERR <reason>\r\n" and the connection is closed. Blanks (space, tab) around the number are
 // allowed. Requests go through LineDecoder without telnet filtering (this is not a telnet
 // service), so its control bytes apply: Ctrl-D at the start of a line ends the session
-// quietly, Ctrl-C discards the partial line, backspace/DEL erase a byte. Idle between requests
-// and on a stop request from the supervisor the connection is closed silently; a reply that is
-// being written is always finished first. Replies are written in kBytesChunk pieces from one
+// quietly, Ctrl-C discards the partial line, backspace/DEL erase a byte. Idle between requests,
+// at the session time limit (--max-session) and on a stop request from the supervisor the
+// connection is closed silently; a reply that is being written is finished first, unless the
+// session time limit cuts it off. Replies are written in kBytesChunk pieces from one
 // reused buffer, so memory does not grow with the count.
 //
 // The pattern: byte i of every reply (i counted from 0 at the start of that reply) is

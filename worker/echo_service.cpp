@@ -19,7 +19,7 @@ SessionEnd runRawEcho(ClientConnection& client, const ServiceContext& ctx) {
   for (;;) {
     buf.clear();
     if (const auto end = readClientInput(client, ctx, buf)) return *end;
-    if (!client.writeAll(buf, ctx.settings.idle_timeout)) return SessionEnd::WriteFailed;
+    if (!client.writeAll(buf, writeTimeout(ctx))) return SessionEnd::WriteFailed;
   }
 }
 

@@ -25,8 +25,7 @@ std::string formatDuration(std::chrono::milliseconds d) {
 SessionEnd runLineSession(ClientConnection& client, const ServiceContext& ctx,
                           LineHandler& handler) {
   const WorkerSettings& settings = ctx.settings;
-  const auto write_timeout = settings.idle_timeout;
-  auto say = [&](std::string_view text) { return client.writeAll(text, write_timeout); };
+  auto say = [&](std::string_view text) { return client.writeAll(text, writeTimeout(ctx)); };
   if (const std::string hello = handler.greeting(); !hello.empty() && !say(hello)) {
     return SessionEnd::WriteFailed;
   }
@@ -41,6 +40,9 @@ SessionEnd runLineSession(ClientConnection& client, const ServiceContext& ctx,
       if (*end == SessionEnd::IdleTimeout) {
         say(fmt::format("idle for {}: closing the connection.\r\n",
                         formatDuration(settings.idle_timeout)));
+      } else if (*end == SessionEnd::SessionLimit) {
+        say(fmt::format("session time limit ({}) reached: closing the connection.\r\n",
+                        formatDuration(settings.max_session)));
       } else if (*end == SessionEnd::Stopped) {
         say(kShuttingDown);
       }

@@ -3,9 +3,10 @@
 // Contract: runLineSession() owns the session loop: it writes the handler's greeting, filters
 // telnet (worker/telnet.h), splits lines (worker/line_protocol.h: CR LF, LF, CR NUL; Ctrl-C
 // discards the line; Ctrl-D at the start of a line ends the session), enforces the line limit
-// (one error line, then close) and the idle timeout (one line, then close), reacts to Stop (a
-// goodbye line at the next read) and calls the handler once per complete line. Replies are
-// written with a bounded wait. The handler is plain code with no I/O, so it is unit-testable.
+// (one error line, then close), the idle timeout and the session time limit (--max-session;
+// one line each, then close), reacts to Stop (a goodbye line at the next read) and calls the
+// handler once per complete line. Replies are written with a bounded wait (writeTimeout()).
+// The handler is plain code with no I/O, so it is unit-testable.
 #pragma once
 
 #include <string>

@@ -91,12 +91,12 @@ SessionEnd serveRpc(ClientConnection& client, const ServiceContext& ctx) {
         out += encodeFrame(rpcErrorReply(
             "frame-too-large", fmt::format("frame of {} bytes is above the limit of {} bytes",
                                            ev.length, settings.rpc_max_frame)));
-        client.writeAll(out, settings.idle_timeout);
+        client.writeAll(out, writeTimeout(ctx));
         return SessionEnd::ProtocolError;
       }
       out += encodeFrame(handleRpcRequest(ev.body));
     }
-    if (!out.empty() && !client.writeAll(out, settings.idle_timeout)) {
+    if (!out.empty() && !client.writeAll(out, writeTimeout(ctx))) {
       return SessionEnd::WriteFailed;
     }
   }

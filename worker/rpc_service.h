@@ -10,8 +10,9 @@
 // where CODE is unknown-method, invalid-json (also an empty body), bad-request (wrong shape, or
 // nesting deeper than kRpcMaxDepth) or frame-too-large; after frame-too-large the connection is
 // closed (no frame boundary is left to trust), after the others the session goes on. A client
-// that closes mid-frame, idles past the idle timeout, or whose worker is asked to stop while it
-// is between requests, is closed silently (an unsolicited frame would be taken for a reply).
+// that closes mid-frame, idles past the idle timeout, reaches the session time limit
+// (--max-session, checked between requests), or whose worker is asked to stop while it is
+// between requests, is closed silently (an unsolicited frame would be taken for a reply).
 // Replies are compact JSON, invalid UTF-8 replaced by U+FFFD, so building one cannot throw for
 // anything a client sends. handleRpcRequest() is pure; runRpcService() is the thin I/O loop.
 #pragma once

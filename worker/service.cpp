@@ -2,13 +2,28 @@
 
 namespace preforkd {
 
+std::chrono::milliseconds writeTimeout(const ServiceContext& ctx) {
+  if (ctx.settings.max_session.count() == 0) return ctx.settings.idle_timeout;
+  return sessionDeadline(ctx).writeWait(ctx.settings.idle_timeout,
+                                        SessionDeadline::Clock::now());
+}
+
 std::optional<SessionEnd> readClientInput(ClientConnection& client, const ServiceContext& ctx,
                                           std::string& raw) {
+  const SessionDeadline deadline = sessionDeadline(ctx);
   for (;;) {
-    switch (client.readSome(raw, ctx.settings.idle_timeout)) {
+    InputWait wait{ctx.settings.idle_timeout, WaitLimit::Idle};
+    if (deadline.limited()) {  // without a limit, skip the clock: this is the hot path
+      const auto now = SessionDeadline::Clock::now();
+      if (deadline.expired(now)) return SessionEnd::SessionLimit;
+      wait = deadline.inputWait(ctx.settings.idle_timeout, now);
+    }
+    switch (client.readSome(raw, wait.timeout)) {
       case ReadStatus::Data: return std::nullopt;
       case ReadStatus::Closed: return SessionEnd::ClientClosed;
-      case ReadStatus::IdleTimeout: return SessionEnd::IdleTimeout;
+      case ReadStatus::IdleTimeout:
+        if (wait.limit == WaitLimit::Idle) return SessionEnd::IdleTimeout;
+        continue;  // cut at the deadline: the check above ends it (poll may wake a bit early)
       case ReadStatus::ChannelReadable:
         if (ctx.host.checkChannel()) return SessionEnd::Stopped;
         continue;  // not a Stop: keep waiting for the client

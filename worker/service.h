@@ -17,6 +17,7 @@
 
 #include "worker/client_connection.h"
 #include "worker/session.h"
+#include "worker/session_deadline.h"
 #include "worker/worker_settings.h"
 
 namespace preforkd {
@@ -26,16 +27,26 @@ struct ServiceContext {
   SessionInfo info;
   SessionHost& host;
   std::uint64_t served_before = 0;             // connections this worker finished before this one
-  std::chrono::steady_clock::time_point started_at{};  // when this session began
+  std::chrono::steady_clock::time_point started_at{};  // when the connection was taken
 };
+
+// The session's --max-session deadline, counted from ctx.started_at.
+inline SessionDeadline sessionDeadline(const ServiceContext& ctx) {
+  return SessionDeadline(ctx.started_at, ctx.settings.max_session);
+}
+
+// The timeout for a write to the client: the idle timeout, cut at the session deadline (plus
+// SessionDeadline::kSessionEndWriteGrace). Services pass it to ClientConnection::writeAll.
+std::chrono::milliseconds writeTimeout(const ServiceContext& ctx);
 
 using ServiceFunction = SessionEnd (*)(ClientConnection& client, const ServiceContext& ctx);
 
-// Waits (bounded by the idle timeout) for the next client input and appends it to `raw`.
-// Returns nothing when input arrived; otherwise how the session ends: the client closed, the
-// idle timeout passed, the supervisor asked us to Stop (services call this only between
-// requests, so that is always a request boundary) or went away. Shared by every service so
-// they all treat the channel the same way.
+// Waits (bounded by the idle timeout and the session deadline) for the next client input and
+// appends it to `raw`. Returns nothing when input arrived; otherwise how the session ends: the
+// client closed, the idle timeout passed, the session lasted --max-session (checked before every
+// read, so a client that never pauses is cut off too), the supervisor asked us to Stop
+// (services call this only between requests, so that is always a request boundary) or went
+// away. Shared by every service so they all treat the channel and the limits the same way.
 std::optional<SessionEnd> readClientInput(ClientConnection& client, const ServiceContext& ctx,
                                           std::string& raw);
 

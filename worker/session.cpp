@@ -7,6 +7,7 @@ const char* toString(SessionEnd end) noexcept {
     case SessionEnd::ClientQuit: return "client-quit";
     case SessionEnd::ClientClosed: return "client-closed";
     case SessionEnd::IdleTimeout: return "idle-timeout";
+    case SessionEnd::SessionLimit: return "session-limit";
     case SessionEnd::LineTooLong: return "line-too-long";
     case SessionEnd::ProtocolError: return "protocol-error";
     case SessionEnd::Stopped: return "stopped";

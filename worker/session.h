@@ -23,6 +23,7 @@ enum class SessionEnd {
   ClientQuit,      // quit/exit/Ctrl-D
   ClientClosed,    // EOF or reset from the client
   IdleTimeout,
+  SessionLimit,    // the session lasted --max-session (however busy the client was)
   LineTooLong,
   ProtocolError,   // a request the service cannot accept (bad byte count, oversized frame)
   Stopped,         // the supervisor asked the worker to stop

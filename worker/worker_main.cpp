@@ -5,6 +5,7 @@
 
 #include <csignal>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "common/fd_passing.h"
@@ -16,6 +17,12 @@
 
 namespace preforkd {
 namespace {
+
+// As the flag would be written: "30s", "1500ms".
+std::string durationFlagText(std::chrono::milliseconds d) {
+  return d.count() % 1000 == 0 ? fmt::format("{}s", d.count() / 1000)
+                               : fmt::format("{}ms", d.count());
+}
 
 class Worker final : public SessionHost {
  public:
@@ -100,11 +107,18 @@ class Worker final : public SessionHost {
                              .host = *this,
                              .served_before = served_,
                              .started_at = started};
-    const SessionEnd end = runService(client, ctx);
+    const SessionEnd ran = runService(client, ctx);
+    const auto ended = std::chrono::steady_clock::now();
+    // A write cut off by the session deadline is the limit at work, not a client fault.
+    const SessionEnd end = sessionDeadline(ctx).classify(ran, ended);
     ++served_;
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - started).count();
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(ended - started).count();
     const std::uint64_t in = client.bytesIn(), out = client.bytesOut();
+    if (end == SessionEnd::SessionLimit) {
+      // Operators want to see these (a client that never lets go, or a limit set too low).
+      spdlog::info("connection {} from {}: session time limit ({}) reached", id, client.peer(),
+                   durationFlagText(settings_.max_session));
+    }
     if (spdlog::should_log(spdlog::level::debug)) {  // peer() costs a syscall: only if logged
       spdlog::debug("connection {} from {} ended ({}) after {} ms, {} bytes in, {} bytes out", id,
                     client.peer(), toString(end), ms, in, out);

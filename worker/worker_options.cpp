@@ -68,6 +68,10 @@ void addWorkerOptions(CLI::App& app, WorkerOptionText& raw) {
                  "close a client connection after this long without input")
       ->check(positiveDuration())
       ->capture_default_str();
+  app.add_option("--max-session", raw.max_session,
+                 "end a client session after this long, however busy the client is; 0: no limit")
+      ->check(durationOrZero())
+      ->capture_default_str();
   app.add_option("--max-line", raw.max_line, "longest accepted input line in bytes")
       ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 20))
       ->capture_default_str();

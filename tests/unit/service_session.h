@@ -64,6 +64,16 @@ class LiveSession {
     ASSERT_EQ(::send(peer_.get(), data.data(), data.size(), MSG_NOSIGNAL),
               static_cast<ssize_t>(data.size()));
   }
+  // Like send(), but a peer that has already closed is not a failure: returns false.
+  bool trySend(std::string_view data) {
+    return ::send(peer_.get(), data.data(), data.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(data.size());
+  }
+  // True if data (or EOF) arrives within `timeout`.
+  bool readable(milliseconds timeout) {
+    pollfd p{peer_.get(), POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(timeout.count())) > 0;
+  }
   void closeWrite() { ::shutdown(peer_.get(), SHUT_WR); }
   void pokeChannel() { ASSERT_EQ(::write(channel_peer_.get(), "S", 1), 1); }
 
