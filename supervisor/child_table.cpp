@@ -182,6 +182,11 @@ std::size_t ChildTable::startingOf(Generation generation) const {
   return it == by_generation_.end() ? 0 : it->second.starting;
 }
 
+std::size_t ChildTable::unreapedOf(Generation generation) const {
+  const auto it = by_generation_.find(generation);
+  return it == by_generation_.end() ? 0 : it->second.unreaped;
+}
+
 void ChildTable::requestStop(SlotId slot, const char* reason) {
   ChildRecord* c = find(slot);
   if (c == nullptr || c->state == ChildState::Empty) bug("requestStop of an empty slot", slot);
@@ -200,13 +205,17 @@ void ChildTable::account(const ChildRecord& c, int delta) {
                                                 c.state == ChildState::Busy);
   const bool idle = c.state == ChildState::Idle;
   const bool starting = c.state == ChildState::Starting && !c.stop_requested;
-  if (!takes_work && !idle && !starting) return;
+  const bool unreaped = c.state == ChildState::Stopping && !c.stop_requested;
+  if (!takes_work && !idle && !starting && !unreaped) return;
   GenerationCounts& g = by_generation_[c.generation];
   const auto apply = [delta](std::size_t& n) { n = static_cast<std::size_t>(static_cast<long>(n) + delta); };
   if (takes_work) apply(g.active);
   if (idle) apply(g.idle);
   if (starting) apply(g.starting);
-  if (g.active == 0 && g.idle == 0 && g.starting == 0) by_generation_.erase(c.generation);
+  if (unreaped) apply(g.unreaped);
+  if (g.active == 0 && g.idle == 0 && g.starting == 0 && g.unreaped == 0) {
+    by_generation_.erase(c.generation);
+  }
 }
 
 void ChildTable::setState(ChildRecord& child, ChildState state, TimePoint now) {

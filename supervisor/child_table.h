@@ -99,6 +99,9 @@ class ChildTable {
   std::size_t activeOf(Generation generation) const;
   // Children of `generation` starting (not stop-requested).
   std::size_t startingOf(Generation generation) const;
+  // Children of `generation` that went away unasked (Stopping, not stop-requested): lost
+  // channel, send failure, Quitting on their own. They are gone once reaped.
+  std::size_t unreapedOf(Generation generation) const;
   // Marks the child stop-requested (it gets no more work) for `reason` (static text); the
   // caller moves it to Stopping when it is idle or starting. Idempotent.
   void requestStop(SlotId slot, const char* reason);
@@ -116,7 +119,7 @@ class ChildTable {
   std::unordered_map<pid_t, SlotId> by_pid_;
   SlotId rr_cursor_ = -1;  // round-robin: the slot picked last
   struct GenerationCounts {
-    std::size_t active = 0, idle = 0, starting = 0;
+    std::size_t active = 0, idle = 0, starting = 0, unreaped = 0;
   };
   void account(const ChildRecord& child, int delta);
   std::map<Generation, GenerationCounts> by_generation_;  // generations with live children

@@ -294,7 +294,10 @@ void Supervisor::onPredecessorChannel(evutil_socket_t, short, void* arg) noexcep
   }
 }
 
-void Supervisor::respawnTimerFired() { planPool(); }
+void Supervisor::respawnTimerFired() {
+  probe_due_ = true;
+  planPool();
+}
 void Supervisor::acceptResumeTimerFired() { accept_paused_ = false; }
 
 // ---------------------------------------------------------------- accepting
@@ -308,8 +311,9 @@ AdmissionView Supervisor::admissionView() const {
   v.starting = t.count(ChildState::Starting);
   v.queued = dispatcher_.queued();
   v.queue_capacity = config_.overload.queue_size;
-  if (config_.pool.mode != PoolMode::Static && !halted_ && !brake_.throttled()) {
-    const std::size_t active = t.activeOf(dispatcher_.generation());
+  if (config_.pool.mode != PoolMode::Static && !halted_ && !throttled(Clock::now())) {
+    const Generation gen = dispatcher_.generation();
+    const std::size_t active = t.activeOf(gen) + t.unreapedOf(gen);
     v.spawn_headroom = config_.pool.max_children > active ? config_.pool.max_children - active : 0;
   }
   return v;
@@ -499,11 +503,15 @@ void Supervisor::handleStatus(SlotId slot, std::string_view record) {
       if (verdict == Verdict::Ok) {
         spdlog::debug("worker {} ready", pid);
         histograms_.startup.record(nanos(child->ready_at - child->started_at));
-        if (brake_.throttled()) {
-          spdlog::info("worker {} started fine: respawn brake released", pid);
-          throttle_reason_.clear();
+        // A healthy start releases the start-up brake, but not a crash loop: children that
+        // crash later start fine every time.
+        if (!crashLoop(now)) {
+          if (brake_.throttled()) {
+            spdlog::info("worker {} started fine: respawn brake released", pid);
+            throttle_reason_.clear();
+          }
+          brake_.onHealthyStart();
         }
-        brake_.onHealthyStart();
       }
       break;
     case StatusType::Taken:
@@ -640,13 +648,22 @@ void Supervisor::childReaped(SlotId slot, int wait_status) {
   dispatcher_.children().remove(slot);
 }
 
+bool Supervisor::crashLoop(TimePoint now) const {
+  return config_.lifecycle.crash_limit != 0 && crashes_.recent(now) >= config_.lifecycle.crash_limit;
+}
+
+bool Supervisor::throttled(TimePoint now) const { return brake_.throttled() || crashLoop(now); }
+
 void Supervisor::planPool() {
   if (shutting_down_ || halted_) return;
   const TimePoint now = Clock::now();
   ChildTable& table = dispatcher_.children();
   const Generation gen = dispatcher_.generation();
   PoolView view;
-  view.active = table.activeOf(gen);
+  // A child that went away unasked still counts until it is reaped: the reap decides
+  // whether it was a start-up failure, a crash or "do not restart me" before anything is
+  // forked in its place. (Children told to stop do not count: their replacement starts now.)
+  view.active = table.activeOf(gen) + table.unreapedOf(gen);
   view.idle = table.idleOf(gen);
   view.starting = table.startingOf(gen);
   view.queued = dispatcher_.queued();
@@ -675,16 +692,20 @@ void Supervisor::planPool() {
     }
   }
   if (d.spawn == 0) return;
-  if (!brake_.throttled()) {
+  if (!throttled(now)) {
     for (std::size_t i = 0; i < d.spawn; ++i) {
       if (!spawnOne()) break;
     }
     return;
   }
   // Throttled: one probe child at a time, after the back-off delay.
-  if (table.count(ChildState::Starting) > 0 || evtimer_pending(respawn_timer_.event.get(), nullptr)) {
+  if (table.count(ChildState::Starting) > 0) return;  // a probe is on its way
+  if (probe_due_) {
+    probe_due_ = false;
+    spawnOne();
     return;
   }
+  if (evtimer_pending(respawn_timer_.event.get(), nullptr)) return;
   const auto delay = brake_.delay();
   spdlog::warn("{}: next attempt in {} ms", throttle_reason_, delay.count());
   arm(respawn_timer_, delay);
@@ -1214,7 +1235,7 @@ StatsSnapshot Supervisor::snapshot() const {
   s.stopping = t.count(ChildState::Stopping);
   s.queued = dispatcher_.queued();
   s.redispatched = dispatcher_.redispatched();
-  s.throttled = brake_.throttled() || halted_;
+  s.throttled = throttled(s.now) || halted_;
   s.halted = halted_;
   s.throttle_reason = s.throttled ? throttle_reason_ : "";
   s.draining = shutting_down_;

@@ -135,6 +135,8 @@ class Supervisor {
   void reapChildren();
   void childReaped(SlotId slot, int wait_status);
   void planPool();
+  bool crashLoop(TimePoint now) const;  // crash-limit crashes within the crash interval
+  bool throttled(TimePoint now) const;  // respawns paced by the brake
   bool spawnOne();
   ChildProcess& proc(SlotId slot) { return *procs_[static_cast<std::size_t>(slot)]; }
   void signalLiveChildren(int sig);
@@ -187,6 +189,7 @@ class Supervisor {
   std::string throttle_reason_;
   bool halted_ = false;  // a worker said "do not restart me": no spawns until reload
   std::optional<TimePoint> planner_recheck_;  // the planner wants to be asked again
+  bool probe_due_ = false;  // throttled: the back-off delay is over, one child may start
 
   std::vector<EventPtr> signal_events_;
   Timer respawn_timer_, accept_resume_timer_, shutdown_timer_, term_timer_, kill_timer_,

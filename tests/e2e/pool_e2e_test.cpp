@@ -261,7 +261,9 @@ TEST(Overload, PerSourceCapRefusesOnlyThatAddress) {
     EXPECT_TRUE(parseBanner(got.substr(0, got.find("\r\n")))) << "127.0.0.2 is served: " << got;
   }
   ASSERT_TRUE(closeSession(first));
-  // The address's count went back down: it may connect again.
+  // Both sessions ended (the supervisor has their Available): the address's count went back
+  // down, so it may connect again.
+  ASSERT_TRUE(p.waitCompleted(2));
   Banner b;
   EXPECT_TRUE(serveOne(p.port(), &b));
   EXPECT_TRUE(p.waitForLog(std::regex("over the per-source cap of 1: refused"), 1s));

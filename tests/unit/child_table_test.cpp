@@ -323,7 +323,7 @@ TEST(ChildTableCounts, MatchAScanAfterRandomOperations) {
         break;
     }
     for (Generation gen = 1; gen <= 3; ++gen) {
-      std::size_t active = 0, idle = 0, starting = 0, idle_or_older = 0;
+      std::size_t active = 0, idle = 0, starting = 0, idle_or_older = 0, unreaped = 0;
       for (const ChildRecord& r : table.slots()) {
         const bool works = r.state == ChildState::Starting || r.state == ChildState::Idle ||
                            r.state == ChildState::Busy;
@@ -331,7 +331,9 @@ TEST(ChildTableCounts, MatchAScanAfterRandomOperations) {
         if (r.generation == gen && r.state == ChildState::Idle) ++idle;
         if (r.generation <= gen && r.state == ChildState::Idle) ++idle_or_older;
         if (r.generation == gen && r.state == ChildState::Starting && !r.stop_requested) ++starting;
+        if (r.generation == gen && r.state == ChildState::Stopping && !r.stop_requested) ++unreaped;
       }
+      ASSERT_EQ(table.unreapedOf(gen), unreaped) << "step " << step;
       ASSERT_EQ(table.activeOf(gen), active) << "step " << step << " generation " << gen;
       ASSERT_EQ(table.idleOf(gen), idle) << "step " << step;
       ASSERT_EQ(table.idleOf(gen, true), idle_or_older) << "step " << step;
