@@ -120,7 +120,9 @@ Verdict Dispatcher::onAvailable(SlotId slot, ConnectionId conn, std::uint64_t by
     children_.requestStop(slot, "recycle");
     ++recycled_;
   }
-  if (c->stop_requested) {
+  // A graceful shutdown drains the queue: a child that finishes while clients still wait
+  // takes the next one before it stops.
+  if (c->stop_requested && !(draining_ && !queue_.empty())) {
     children_.markStopping(slot, now);
     return Verdict::Retire;
   }
@@ -164,6 +166,18 @@ std::optional<ConnectionId> Dispatcher::requeueUntaken(ChildRecord& child) {
   queue_.push_front({conn, child.conn_queued_at});
   ++redispatched_;
   return conn;
+}
+
+std::vector<SlotId> Dispatcher::settleDrain(TimePoint now) {
+  std::vector<SlotId> out;
+  if (!draining_ || !queue_.empty()) return out;
+  for (const ChildRecord& c : children_.slots()) {
+    if (c.state == ChildState::Idle && c.stop_requested) {
+      children_.markStopping(c.slot, now);
+      out.push_back(c.slot);
+    }
+  }
+  return out;
 }
 
 std::vector<SlotId> Dispatcher::beginDrain(TimePoint now) {

@@ -14,6 +14,8 @@
 //  - A child told to stop (shutdown, reload, recycle, retire) gets no more work: idle and
 //    starting ones become Stopping at once, busy ones when they report Available, and the
 //    caller is told (Verdict::Retire) to send it Stop then.
+//  - While draining (graceful shutdown), a stop-requested child that reports Available while
+//    connections are still queued serves the next one first: the queue drains.
 //  - Status messages are untrusted: anything that does not fit the child's state is reported
 //    Unexpected (the caller logs and counts it) and changes nothing.
 #pragma once
@@ -97,6 +99,9 @@ class Dispatcher {
   // connections still reach idle children.
   std::vector<SlotId> beginDrain(TimePoint now);
   bool draining() const noexcept { return draining_; }
+  // While draining, once the queue is empty: the stop-requested children left idle by the
+  // queue drain become Stopping (returned: send them Stop).
+  std::vector<SlotId> settleDrain(TimePoint now);
 
   std::uint64_t redispatched() const noexcept { return redispatched_; }
   std::uint64_t recycled() const noexcept { return recycled_; }  // retired by max_served

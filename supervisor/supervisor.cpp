@@ -407,6 +407,9 @@ void Supervisor::pump() {
     if (assignments.empty()) break;
     for (const Assignment& a : assignments) sendAssignment(a);
   }
+  if (shutting_down_) {
+    for (SlotId s : dispatcher_.settleDrain(Clock::now())) sendStop(s);
+  }
   planPool();
   setListening(!shutting_down_ && shouldAccept(admissionView()));
   checkGenerationUp();

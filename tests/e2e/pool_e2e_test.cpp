@@ -226,6 +226,28 @@ TEST(Overload, QueuedClientIsServedWhenAWorkerFrees) {
   EXPECT_TRUE(closeSession(waiting));
 }
 
+TEST(Overload, GracefulShutdownServesTheQueueFirst) {
+  PreforkdProcess p({"--workers", "1", "--queue", "4", "--queue-timeout", "10s",
+                     "--shutdown-timeout", "10s"});
+  ASSERT_TRUE(p.waitReady());
+  Client holder;
+  ASSERT_TRUE(openSession(holder, p.port()));
+  std::vector<Client> waiting(2);
+  for (Client& c : waiting) ASSERT_TRUE(c.connect(p.port()));
+  ASSERT_TRUE(p.waitInfo([](const auto& i) { return num(i, "conns_queued") == 2; }, 3s, "2 queued"));
+  p.signal(SIGTERM);
+  ASSERT_TRUE(p.waitForLog(std::regex("SIGTERM: shutting down"), 2s));
+  ASSERT_TRUE(closeSession(holder));
+  for (Client& c : waiting) {
+    const auto banner = c.readLine(3s);
+    ASSERT_TRUE(banner && parseBanner(*banner)) << "a queued client is served during the drain";
+    ASSERT_TRUE(closeSession(c));
+  }
+  const ExitStatus st = p.waitExit(5s);
+  EXPECT_TRUE(st.exitedWith(0)) << st.describe();
+  EXPECT_TRUE(p.waitForLog(std::regex("stopped: 3 connections accepted, 3 served, 0 redispatched, 0 dropped"), 2s));
+}
+
 TEST(Overload, PerSourceCapRefusesOnlyThatAddress) {
   PreforkdProcess p({"--workers", "3", "--max-per-source", "1", "--per-source-message",
                      "421 one at a time"});

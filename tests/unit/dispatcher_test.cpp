@@ -444,3 +444,58 @@ TEST(Dispatcher, AvailableRecordsTheConnection) {
 
 }  // namespace
 }  // namespace preforkd
+
+namespace preforkd {
+namespace {
+
+// A graceful shutdown drains the queue before the busy children stop.
+TEST(DispatcherDrain, BusyChildrenServeTheQueueBeforeStopping) {
+  const TimePoint t0{};
+  Dispatcher d(2);
+  d.childStarted(0, 10, t0);
+  d.childStarted(1, 11, t0);
+  d.onReady(0, t0);
+  d.onReady(1, t0);
+  for (ConnectionId c = 1; c <= 4; ++c) d.submit(c, t0);
+  const auto first = d.assign(t0);
+  ASSERT_EQ(first.size(), 2u);
+  for (const Assignment& a : first) ASSERT_EQ(d.onTaken(a.slot, a.conn, t0), Verdict::Ok);
+  EXPECT_TRUE(d.beginDrain(t0).empty());  // both busy: told on Available
+  EXPECT_EQ(d.queued(), 2u);
+  // The first to finish takes connection 3 instead of stopping.
+  EXPECT_EQ(d.onAvailable(first[0].slot, first[0].conn, 0, 0, t0), Verdict::Ok);
+  const auto second = d.assign(t0);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].conn, 3u);
+  EXPECT_TRUE(d.settleDrain(t0).empty());  // still one queued
+  // The other takes connection 4; then the queue is empty and everyone stops when done.
+  EXPECT_EQ(d.onAvailable(first[1].slot, first[1].conn, 0, 0, t0), Verdict::Ok);
+  const auto third = d.assign(t0);
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_EQ(third[0].conn, 4u);
+  ASSERT_EQ(d.onTaken(second[0].slot, 3, t0), Verdict::Ok);
+  ASSERT_EQ(d.onTaken(third[0].slot, 4, t0), Verdict::Ok);
+  EXPECT_EQ(d.onAvailable(second[0].slot, 3, 0, 0, t0), Verdict::Retire);
+  EXPECT_EQ(d.onAvailable(third[0].slot, 4, 0, 0, t0), Verdict::Retire);
+  EXPECT_EQ(d.children().count(ChildState::Stopping), 2u);
+}
+
+TEST(DispatcherDrain, IdleLeftoversStopOnceTheQueueIsEmpty) {
+  const TimePoint t0{};
+  Dispatcher d(1);
+  d.childStarted(0, 10, t0);
+  d.onReady(0, t0);
+  d.submit(1, t0);
+  d.submit(2, t0);
+  ASSERT_EQ(d.assign(t0).size(), 1u);
+  ASSERT_EQ(d.onTaken(0, 1, t0), Verdict::Ok);
+  d.beginDrain(t0);
+  EXPECT_EQ(d.onAvailable(0, 1, 0, 0, t0), Verdict::Ok);  // stays for connection 2
+  // Connection 2 expires before it is assigned: the child is left idle and stop-requested.
+  EXPECT_EQ(d.expireQueued(t0 + std::chrono::seconds(1)).size(), 1u);
+  EXPECT_EQ(d.settleDrain(t0), std::vector<SlotId>{0});
+  EXPECT_EQ(d.children().find(0)->state, ChildState::Stopping);
+}
+
+}  // namespace
+}  // namespace preforkd
