@@ -57,6 +57,12 @@ Supervisor::Supervisor(SupervisorConfig config)
   base_.reset(event_base_new_with_config(cfg));
   event_config_free(cfg);
   if (!base_) throw StartupError("cannot create the event loop");
+  notifier_ = std::make_unique<ServiceNotifier>(
+      base_.get(), SystemdNotifier::fromEnvironment(), [this] {
+        const ChildTable& t = dispatcher_.children();
+        return formatNotifyStatus(t.count(ChildState::Idle), t.count(ChildState::Busy),
+                                  dispatcher_.queued(), counters_.completed);
+      });
 
   for (const SocketAddress& addr : config_.listen) {
     try {
@@ -472,6 +478,7 @@ void Supervisor::beginShutdown(int sig) {
     return;
   }
   shutting_down_ = true;
+  notifier_->stopping();
   spdlog::info("{}: shutting down (busy workers get up to {} ms to finish)", strsignal(sig),
                config_.lifecycle.shutdown_timeout.count());
   setListening(false);
@@ -525,6 +532,7 @@ void Supervisor::checkReadyAndDone() {
     std::string addrs;
     for (const ListenerSlot& l : listeners_) addrs += (addrs.empty() ? "" : ", ") + l.listener.address;
     spdlog::info("ready: {} workers serving {}", config_.pool.workers, addrs);
+    notifier_->ready();
   }
   if (shutting_down_ && dispatcher_.children().live() == 0) {
     for (ConnectionId id : dispatcher_.dropQueued()) {

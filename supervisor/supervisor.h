@@ -28,6 +28,7 @@
 #include "supervisor/event_loop.h"
 #include "supervisor/listener.h"
 #include "supervisor/respawn_brake.h"
+#include "supervisor/service_notifier.h"
 #include "supervisor/stats.h"
 #include "supervisor/supervisor_config.h"
 
@@ -101,6 +102,7 @@ class Supervisor {
   ConnectionId next_conn_id_ = 1;
   RespawnBrake brake_;
   SupervisorCounters counters_;
+  std::unique_ptr<ServiceNotifier> notifier_;  // systemd Type=notify: READY, STATUS, watchdog
 
   std::vector<EventPtr> signal_events_;
   EventPtr respawn_timer_, accept_resume_timer_, shutdown_timer_, kill_timer_;
