@@ -54,7 +54,10 @@ std::string appendOntoStderr(const std::string& path) {
 }  // namespace
 
 std::string openLogFile(const std::string& path) {
-  if (path.empty()) return {};
+  if (path.empty()) {
+    logFile().clear();
+    return {};
+  }
   std::string error = appendOntoStderr(path);
   if (error.empty()) logFile() = path;
   return error;

@@ -30,7 +30,8 @@ namespace preforkd {
 enum class LogFormat { Human, Journal };
 
 // Opens `path` for appending (created 0640) and makes it this process's stderr. Returns ""
-// or why it failed (stderr is then unchanged). Remembers the path for reopenLogs().
+// or why it failed (stderr is then unchanged). Remembers the path for reopenLogs(). An empty
+// path forgets any log file (stderr stays what it is).
 std::string openLogFile(const std::string& path);
 
 // The log file given to openLogFile(), or "".

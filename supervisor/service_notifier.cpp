@@ -12,8 +12,9 @@ std::string formatNotifyStatus(std::size_t idle, std::size_t busy, std::size_t q
   return fmt::format("{} idle, {} busy, {} queued, {} served", idle, busy, queued, served);
 }
 
-ServiceNotifier::ServiceNotifier(event_base* base, SystemdNotifier notifier, StatusText status)
-    : notifier_(std::move(notifier)), status_(std::move(status)) {
+ServiceNotifier::ServiceNotifier(event_base* base, SystemdNotifier notifier, StatusText status,
+                                 std::chrono::milliseconds status_interval)
+    : notifier_(std::move(notifier)), status_(std::move(status)), status_interval_(status_interval) {
   if (!notifier_.error().empty()) spdlog::warn("systemd notification disabled: {}", notifier_.error());
   if (!notifier_.enabled()) return;
   status_timer_.reset(event_new(base, -1, EV_PERSIST, &onStatusTimer, this));
@@ -36,7 +37,7 @@ void ServiceNotifier::ready() {
   last_status_ = status_();
   check(notifier_.ready(last_status_), "READY=1");
   if (status_timer_ && !evtimer_pending(status_timer_.get(), nullptr)) {
-    const timeval tv = toTimeval(kStatusInterval);
+    const timeval tv = toTimeval(status_interval_);
     event_add(status_timer_.get(), &tv);
   }
 }

@@ -31,7 +31,8 @@ class ServiceNotifier {
   using StatusText = std::function<std::string()>;
   static constexpr std::chrono::milliseconds kStatusInterval{2000};
 
-  ServiceNotifier(event_base* base, SystemdNotifier notifier, StatusText status);
+  ServiceNotifier(event_base* base, SystemdNotifier notifier, StatusText status,
+                  std::chrono::milliseconds status_interval = kStatusInterval);
   ServiceNotifier(const ServiceNotifier&) = delete;
   ServiceNotifier& operator=(const ServiceNotifier&) = delete;
 
@@ -48,6 +49,7 @@ class ServiceNotifier {
   SystemdNotifier notifier_;
   StatusText status_;
   EventPtr status_timer_, watchdog_timer_;
+  std::chrono::milliseconds status_interval_;
   std::string last_status_;
   bool warned_ = false;
   bool stopping_ = false;
