@@ -82,6 +82,8 @@ ExecPlan planExec(const std::vector<std::string>& exec_argv, const WorkerSetting
     ::_exit(kWorkerExitExecFailed);
   }
 
+  // Only the supervisor speaks to systemd: nothing a worker runs may find the socket.
+  ::unsetenv("NOTIFY_SOCKET");
   setupLogging("worker", settings.log_level);
   const int status = runWorker(UniqueFd(kWorkerChannelFd), settings);
   ::_exit(status);

@@ -90,6 +90,12 @@ Supervisor::Supervisor(SupervisorConfig config, ConfigReloader reloader, Program
   base_.reset(event_base_new_with_config(cfg));
   event_config_free(cfg);
   if (!base_) throw StartupError("cannot create the event loop");
+  notifier_ = std::make_unique<ServiceNotifier>(
+      base_.get(), SystemdNotifier::fromEnvironment(), [this] {
+        const ChildTable& t = dispatcher_.children();
+        return formatNotifyStatus(t.count(ChildState::Idle), t.count(ChildState::Busy),
+                                  dispatcher_.queued(), counters_.completed);
+      });
 
   // A hot upgrade's successor: the previous supervisor is waiting on this channel.
   predecessor_ = takeUpgradeChannel();
@@ -799,6 +805,7 @@ void Supervisor::checkGenerationUp() {
   }
   spdlog::info("reload: generation {} is up ({} workers ready); {} older worker(s) draining "
                "(deadline {} ms)", gen, ready, old, config_.lifecycle.reload_timeout.count());
+  notifier_->ready();
   auto waiters = std::move(reload_waiters_);
   reload_waiters_.clear();
   for (auto& done : waiters) done("");
@@ -887,6 +894,8 @@ void Supervisor::beginShutdown(bool graceful, const char* why) {
     return;
   }
   shutting_down_ = true;
+  // A hot upgrade's old supervisor hands the service over: systemd must not see it stop.
+  if (std::string_view(why) != "hot upgrade") notifier_->stopping();
   if (graceful) {
     spdlog::info("{}: shutting down (busy workers get up to {} ms to finish)", why,
                  config_.lifecycle.shutdown_timeout.count());
@@ -966,6 +975,9 @@ void Supervisor::checkReadyAndDone() {
         addrs += (addrs.empty() ? "" : ", ") + l.listener.address;
       }
       spdlog::info("ready: {} workers serving {}", needed, addrs);
+      // A hot upgrade's successor is the service's main process from now on.
+      if (predecessor_) notifier_->notifier().mainPid(::getpid());
+      notifier_->ready();
       if (predecessor_ && !told_predecessor_) {
         told_predecessor_ = true;
         if (control_) control_->moveTo(config_.control_socket);
@@ -1032,6 +1044,7 @@ void Supervisor::reload(std::function<void(std::string)> done) {
   event_del(respawn_timer_.event.get());
   dispatcher_.setGeneration(gen);
   ++counters_.reloads;
+  notifier_->reloading();
   spdlog::info("reload: starting generation {} ({} pool, {} workers, policy {})", gen,
                toString(config_.pool.mode), config_.pool.workers, toString(config_.pool.policy));
   reload_waiters_.push_back(std::move(done));

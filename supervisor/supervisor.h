@@ -41,6 +41,7 @@
 #include "supervisor/pool_planner.h"
 #include "supervisor/respawn_brake.h"
 #include "supervisor/source_limiter.h"
+#include "supervisor/service_notifier.h"
 #include "supervisor/stats.h"
 #include "supervisor/supervisor_config.h"
 
@@ -190,6 +191,7 @@ class Supervisor {
   bool halted_ = false;  // a worker said "do not restart me": no spawns until reload
   std::optional<TimePoint> planner_recheck_;  // the planner wants to be asked again
   bool probe_due_ = false;  // throttled: the back-off delay is over, one child may start
+  std::unique_ptr<ServiceNotifier> notifier_;  // systemd Type=notify: READY, STATUS, watchdog
 
   std::vector<EventPtr> signal_events_;
   Timer respawn_timer_, accept_resume_timer_, shutdown_timer_, term_timer_, kill_timer_,

@@ -23,6 +23,10 @@ struct SupervisorConfig {
   std::vector<std::string> worker_exec;  // non-empty: fork+exec this program as each worker
   std::string control_socket;  // empty: no control socket
   spdlog::level::level_enum log_level = spdlog::level::info;
+  std::string log_file;           // empty: stderr (journald under systemd); see common/logging.h
+  std::string user;               // empty: keep the identity preforkd was started with
+  std::string group;              // empty: the user's primary group
+  bool allow_root_workers = false;  // started as root without `user`: refuse unless set
 };
 
 }  // namespace preforkd

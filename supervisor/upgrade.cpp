@@ -42,7 +42,9 @@ UpgradeChild startUpgrade(const std::string& exe, const std::vector<std::string>
     const std::string_view var(*e);
     if (var.starts_with("LISTEN_PID=") || var.starts_with("LISTEN_FDS=") ||
         var.starts_with("LISTEN_FDNAMES=") || var.starts_with("PREFORKD_UPGRADE_FD=") ||
-        var.starts_with("PREFORKD_FIRST_GENERATION=")) {
+        var.starts_with("PREFORKD_FIRST_GENERATION=") ||
+        // The watchdog names our pid; unset, it applies to the successor too.
+        var.starts_with("WATCHDOG_PID=")) {
       continue;
     }
     env.emplace_back(var);

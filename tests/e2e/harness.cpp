@@ -245,7 +245,12 @@ PreforkdProcess::PreforkdProcess(std::vector<std::string> args, LaunchOptions op
   dir_ = tmpl;
   control_path_ = dir_ + "/control.sock";
 
-  std::vector<std::string> argv{PREFORKD_BINARY};
+  std::vector<std::string> argv = options.wrapper;
+  argv.push_back(PREFORKD_BINARY);
+  if (options.allow_root_workers && ::geteuid() == 0 &&
+      !hasFlag(args, {"--user", "--allow-root-workers"})) {
+    argv.push_back("--allow-root-workers");
+  }
   if (options.default_listen && !hasFlag(args, {"--listen", "-l"})) {
     argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
   }

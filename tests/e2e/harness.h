@@ -108,6 +108,13 @@ struct LaunchOptions {
   // Adds --log-level debug, --idle-timeout 30s, --shutdown-timeout 5s, --max-line 4096
   // unless `args` sets them.
   bool default_flags = true;
+  // Adds --allow-root-workers when the test runs as root (preforkd refuses to run workers as
+  // root otherwise) unless `args` has --user or --allow-root-workers.
+  bool allow_root_workers = true;
+  // Starts preforkd through this command, e.g. {"/usr/bin/systemd-socket-activate", "-l",
+  // "127.0.0.1:PORT"}: its first element is an absolute path, and it must exec preforkd in
+  // place (same pid).
+  std::vector<std::string> wrapper;
 };
 
 class PreforkdProcess {
