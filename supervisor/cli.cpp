@@ -8,19 +8,9 @@
 
 #include "common/logging.h"
 #include "preforkd/version.h"
+#include "supervisor/control_options.h"
 
 namespace preforkd {
-
-std::string defaultControlSocketPath() {
-  const char* runtime = std::getenv("RUNTIME_DIRECTORY");
-  if (runtime != nullptr && *runtime != '\0') {
-    std::string dir(runtime);
-    // systemd may list several directories separated by ':'; the first is ours.
-    dir = dir.substr(0, dir.find(':'));
-    return dir + "/preforkd.sock";
-  }
-  return "preforkd.sock";
-}
 
 CommandLine parseCommandLine(int argc, char** argv) {
   // Everything after --worker-exec is the worker's command line, untouched by our parser.
@@ -95,8 +85,10 @@ CommandLine parseCommandLine(int argc, char** argv) {
                  "picks a free port")
       ->default_str("127.0.0.1:2323");
   app.add_option("--control-socket", control_socket,
-                 "path of the stats control socket (Unix stream socket, mode 0600); '' disables it")
+                 "path of the stats control socket (Unix stream socket); '' disables it")
       ->capture_default_str();
+  ControlOptionText control;
+  addControlOptions(app, control);
   constexpr std::size_t kMaxChildren = 4096;
   app.add_option("--pool", pool_mode, "pool mode: static, dynamic or ondemand")
       ->check(CLI::IsMember({"static", "dynamic", "ondemand"}))
@@ -202,6 +194,11 @@ CommandLine parseCommandLine(int argc, char** argv) {
   config.worker = applyWorkerOptions(worker);
   config.worker_exec = std::move(worker_exec);
   config.control_socket = control_socket;
+  if (std::string error = applyControlOptions(control, &config.control); !error.empty()) {
+    std::cerr << "preforkd: " << error << "\n";
+    result.exit_status = kExitUsage;
+    return result;
+  }
   config.log_level = config.worker.log_level;
   result.config = std::move(config);
   return result;

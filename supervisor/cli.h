@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/control_socket_path.h"
 #include "supervisor/supervisor_config.h"
 #include "worker/worker_options.h"
 
@@ -30,8 +31,7 @@ struct CommandLine {
 
 CommandLine parseCommandLine(int argc, char** argv);
 
-// The embedded default for --control-socket: $RUNTIME_DIRECTORY/preforkd.sock under systemd,
-// otherwise preforkd.sock in the current directory.
-std::string defaultControlSocketPath();
+// defaultControlSocketPath() (the default of --control-socket) lives in
+// common/control_socket_path.h, shared with preforkctl.
 
 }  // namespace preforkd

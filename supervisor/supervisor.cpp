@@ -12,8 +12,10 @@
 #include <spdlog/spdlog.h>
 
 #include "common/fd_passing.h"
+#include "common/logging.h"
 #include "preforkd/version.h"
 #include "supervisor/control_commands.h"
+#include "supervisor/listener_stats.h"
 #include "supervisor/spawner.h"
 
 namespace preforkd {
@@ -73,10 +75,9 @@ Supervisor::Supervisor(SupervisorConfig config)
   }
   if (!config_.control_socket.empty()) {
     try {
-      control_ = std::make_unique<ControlSocket>(
-          base_.get(), config_.control_socket, [this](std::string_view line) {
-            return executeControlCommand(line, [this] { return snapshot(); });
-          });
+      control_ = std::make_unique<ControlSocket>(base_.get(), config_.control_socket,
+                                                 config_.control,
+                                                 makeControlHandler(controlActions()));
     } catch (const std::runtime_error& e) {
       throw StartupError(e.what());
     }
@@ -563,6 +564,61 @@ StatsSnapshot Supervisor::snapshot() const {
     if (c.state != ChildState::Empty) s.children.push_back(c);
   }
   return s;
+}
+
+// ---------------------------------------------------------------- control actions
+
+// What the control socket may ask. Admin actions the pool does not offer yet answer
+// "not available yet" (the command layer turns that into an ERROR line).
+ControlActions Supervisor::controlActions() {
+  ControlActions a;
+  a.snapshot = [this] {
+    StatsSnapshot s = snapshot();
+    // Filled here while snapshot() leaves them empty: listen queues (TCP_INFO), connections in
+    // service, and the wall-clock start time.
+    if (s.listener_stats.empty()) {
+      for (const ListenerSlot& l : listeners_) {
+        if (l.listener.fd) s.listener_stats.push_back(readListenerStats(l.listener.fd.get(), l.listener.address));
+      }
+    }
+    if (s.connections.empty()) {
+      for (const ChildRecord& c : s.children) {
+        if (!c.conn) continue;
+        ConnectionRow row;
+        row.id = *c.conn;
+        row.child_pid = c.pid;
+        const auto pending = conns_.find(*c.conn);
+        if (c.conn_peer.length > 0) row.peer = formatAddress(c.conn_peer);
+        else if (pending != conns_.end()) row.peer = formatAddress(pending->second.peer);
+        row.state = c.conn_taken ? "in-service" : "handing-off";
+        row.age = s.now - c.conn_queued_at;
+        row.queue_wait = c.conn_assigned_at - c.conn_queued_at;
+        s.connections.push_back(std::move(row));
+      }
+    }
+    if (s.started_at == TimePoint{}) s.started_at = started_at_;
+    if (s.started_wall == std::chrono::system_clock::time_point{}) {
+      s.started_wall = std::chrono::system_clock::now() -
+                       std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                           Clock::now() - started_at_);
+    }
+    return s;
+  };
+  const std::string not_yet = "not available yet";
+  a.set_workers = [not_yet](std::size_t) { return not_yet; };
+  a.set_policy = [not_yet](std::string_view) { return not_yet; };
+  a.drain_worker = [not_yet](pid_t) { return not_yet; };
+  a.kill_worker = [not_yet](pid_t) { return not_yet; };
+  a.kill_conn = [not_yet](ConnectionId) { return not_yet; };
+  a.reload = [not_yet](std::function<void(std::string)> done) { done(not_yet); };
+  a.clear_counters = [this] { counters_ = SupervisorCounters{}; };
+  a.reopen_logs = [] { return reopenLogs(); };
+  a.shutdown = [this](bool graceful) {
+    beginShutdown(SIGTERM);
+    if (!graceful) beginShutdown(SIGTERM);  // the second request skips the wait
+    return std::string();
+  };
+  return a;
 }
 
 }  // namespace preforkd

@@ -23,6 +23,7 @@
 
 #include "common/status_protocol.h"
 #include "common/unique_fd.h"
+#include "supervisor/control_actions.h"
 #include "supervisor/control_socket.h"
 #include "supervisor/dispatcher.h"
 #include "supervisor/event_loop.h"
@@ -89,6 +90,7 @@ class Supervisor {
   void killRemaining();
   void signalLiveChildren(int sig);
   void checkReadyAndDone();
+  ControlActions controlActions();  // for the control socket
 
   SupervisorConfig config_;
   TimePoint started_at_;
