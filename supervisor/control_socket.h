@@ -9,7 +9,8 @@
 // a last non-blocking attempt to send what is pending) and removes the socket file.
 //
 // Each client's uid is read with SO_PEERCRED when it connects and mapped to an AccessLevel
-// (control_access.h); the handler gets it with every command.
+// (control_access.h); the handler gets it with every command. libevent writes with writev(),
+// so the process must ignore SIGPIPE (the supervisor does).
 //
 // Framing (HAProxy runtime API style; docs/control.md):
 //  - one line per request, LF or CR LF; a line may hold several commands separated by ';',
