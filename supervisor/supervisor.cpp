@@ -258,6 +258,7 @@ void Supervisor::sendAssignment(const Assignment& a) {
                                : EBADF;
   if (err == 0) {
     ++counters_.dispatched;
+    if (ChildRecord* c = dispatcher_.children().find(a.slot)) c->conn_peer = it->second.peer;
     return;
   }
   // The child is dead or wedged: it can never take this client. Requeue (front) and retire
