@@ -579,7 +579,8 @@ ControlActions Supervisor::controlActions() {
     // service, and the wall-clock start time.
     if (s.listener_stats.empty()) {
       for (const ListenerSlot& l : listeners_) {
-        if (l.listener.fd) s.listener_stats.push_back(readListenerStats(l.listener.fd.get(), l.listener.address));
+        if (!l.listener.fd) continue;
+        s.listener_stats.push_back(readListenerStats(l.listener.fd.get(), l.listener.address));
       }
     }
     if (s.connections.empty()) {
@@ -589,8 +590,11 @@ ControlActions Supervisor::controlActions() {
         row.id = *c.conn;
         row.child_pid = c.pid;
         const auto pending = conns_.find(*c.conn);
-        if (c.conn_peer.length > 0) row.peer = formatAddress(c.conn_peer);
-        else if (pending != conns_.end()) row.peer = formatAddress(pending->second.peer);
+        if (c.conn_peer.length > 0) {
+          row.peer = formatAddress(c.conn_peer);
+        } else if (pending != conns_.end()) {
+          row.peer = formatAddress(pending->second.peer);
+        }
         row.state = c.conn_taken ? "in-service" : "handing-off";
         row.age = s.now - c.conn_queued_at;
         row.queue_wait = c.conn_assigned_at - c.conn_queued_at;

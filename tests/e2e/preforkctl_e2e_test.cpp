@@ -232,7 +232,8 @@ class Tmux {
   std::string name_;
 };
 
-TEST(Preforkctl, TopRendersInARealTerminalAndQuitsOnQ) {
+// Runs `preforkctl top` in a tmux pane, checks the screen, sends `key` and expects exit 0.
+void topInTmux(const std::string& key) {
   Tmux tmux;
   if (!tmux.available()) {
     GTEST_SKIP() << "tmux not installed (scripts/install-deps --test installs it)";
@@ -266,7 +267,7 @@ TEST(Preforkctl, TopRendersInARealTerminalAndQuitsOnQ) {
   EXPECT_NE(screen.find("latency_us"), std::string::npos) << screen;
   EXPECT_NE(screen.find("workers 3: 2 idle, 1 busy"), std::string::npos) << screen;
 
-  tmux.run({"send-keys", "-t", "top", "q"});
+  tmux.run({"send-keys", "-t", "top", key});
   std::string code;
   ASSERT_TRUE(eventually(
       [&] {
@@ -274,11 +275,15 @@ TEST(Preforkctl, TopRendersInARealTerminalAndQuitsOnQ) {
         return static_cast<bool>(std::getline(in, code)) && !code.empty();
       },
       5s, 50ms))
-      << "preforkctl top did not exit on q; screen:\n" << tmux.capture();
+      << "preforkctl top did not exit on " << key << "; screen:\n" << tmux.capture();
   EXPECT_EQ(code, "0");
   // The terminal is back: the alternate screen is gone, so `top` left nothing behind.
   EXPECT_EQ(tmux.capture().find("scoreboard"), std::string::npos) << tmux.capture();
 }
+
+TEST(Preforkctl, TopRendersInARealTerminalAndQuitsOnQ) { topInTmux("q"); }
+
+TEST(Preforkctl, TopQuitsOnCtrlC) { topInTmux("C-c"); }
 
 }  // namespace
 }  // namespace e2e
