@@ -14,6 +14,7 @@
 #include "preforkd/version.h"
 #include "supervisor/config_file.h"
 #include "supervisor/privileges.h"
+#include "supervisor/control_options.h"
 
 namespace preforkd {
 namespace {
@@ -42,6 +43,10 @@ struct FlagValues {
     worker.bytes_max = seed.worker.bytes_max;
     worker.rpc_max_frame = seed.worker.rpc_max_frame;
     worker.log_level = logLevelName(seed.log_level);
+    control.mode = fmt::format("{:04o}", static_cast<unsigned>(seed.control.mode));
+    control.group = seed.control.group;
+    control.admin_group = seed.control.admin_group;
+    control.idle_timeout = durationText(seed.control.idle_timeout);
     PoolSettings& pool = config.pool;
     LifecycleSettings& life = config.lifecycle;
     OverloadSettings& over = config.overload;
@@ -88,6 +93,7 @@ struct FlagValues {
   std::string pool_mode, policy;
   std::vector<DurationFlag> durations;
   WorkerOptionText worker;
+  ControlOptionText control;
   // What to do rather than how to run.
   std::string config_path;
   bool check_config = false, dump_config = false, strict = false, list_services = false;
@@ -113,8 +119,9 @@ void defineFlags(CLI::App& app, FlagValues& v) {
       ->check(CLI::Range(1, kMaxBacklog))
       ->capture_default_str();
   app.add_option("--control-socket", c.control_socket,
-                 "path of the stats control socket (Unix stream socket, mode 0600); '' disables it")
+                 "path of the stats control socket (Unix stream socket); '' disables it")
       ->capture_default_str();
+  addControlOptions(app, v.control);
   app.add_option("--pool", v.pool_mode, "pool mode: static, dynamic or ondemand")
       ->check(CLI::IsMember({"static", "dynamic", "ondemand"}))
       ->capture_default_str();
@@ -205,6 +212,7 @@ std::string finish(FlagValues& v) {
       return "--busy-message and --per-source-message are single lines";
     }
   }
+  if (std::string error = applyControlOptions(v.control, &c.control); !error.empty()) return error;
   const std::uint64_t generation = c.worker.generation;
   c.worker = applyWorkerOptions(v.worker);
   c.worker.generation = generation;
@@ -346,17 +354,6 @@ void print(std::ostream& out, const std::vector<std::string>& lines) {
 }
 
 }  // namespace
-
-std::string defaultControlSocketPath() {
-  const char* runtime = std::getenv("RUNTIME_DIRECTORY");
-  if (runtime != nullptr && *runtime != '\0') {
-    std::string dir(runtime);
-    // systemd may list several directories separated by ':'; the first is ours.
-    dir = dir.substr(0, dir.find(':'));
-    return dir + "/preforkd.sock";
-  }
-  return "preforkd.sock";
-}
 
 SupervisorConfig defaultConfiguration() {
   SupervisorConfig c;

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/control_socket_path.h"
 #include "supervisor/supervisor_config.h"
 #include "worker/worker_options.h"
 
@@ -61,8 +62,7 @@ std::optional<SupervisorConfig> reloadConfiguration(const ReloadSource& source, 
 // The defaults before any file or flag: listen 127.0.0.1:2323, the default control socket.
 SupervisorConfig defaultConfiguration();
 
-// The embedded default for --control-socket: $RUNTIME_DIRECTORY/preforkd.sock under systemd,
-// otherwise preforkd.sock in the current directory.
-std::string defaultControlSocketPath();
+// defaultControlSocketPath() (the default of --control-socket) lives in
+// common/control_socket_path.h, shared with preforkctl.
 
 }  // namespace preforkd

@@ -13,6 +13,7 @@
 #include <toml++/toml.h>
 
 #include "common/logging.h"
+#include "supervisor/control_options.h"
 #include "worker/service_registry.h"
 #include "worker/worker_options.h"
 
@@ -327,6 +328,23 @@ const std::vector<KeySpec>& keySpecs() {
                  [](const SupervisorConfig& c) { return tomlStringArray(c.worker_exec); }});
     // [control]
     k.push_back(stringKey("control", "socket", PREFORKD_FIELD(control_socket)));
+    k.push_back({"control", "mode",
+                 [](const toml::node& n, SupervisorConfig& c) -> std::optional<Problem> {
+                   if (!n.is_string()) return wrongType(n, "a string of octal digits, e.g. \"0660\"");
+                   const auto mode = parseFileMode(n.as_string()->get());
+                   if (!mode || (*mode & 0600) != 0600) {
+                     return Problem{"must be octal permission bits including 0600, e.g. \"0660\""};
+                   }
+                   c.control.mode = *mode;
+                   return std::nullopt;
+                 },
+                 [](const SupervisorConfig& c) {
+                   return tomlString(fmt::format("{:04o}", static_cast<unsigned>(c.control.mode)));
+                 }});
+    k.push_back(stringKey("control", "group", PREFORKD_FIELD(control.group), Lines::Single));
+    k.push_back(stringKey("control", "admin_group", PREFORKD_FIELD(control.admin_group), Lines::Single));
+    k.push_back(durationKey("control", "idle_timeout", PREFORKD_FIELD(control.idle_timeout),
+                            Zero::Rejected));
     // [log]
     k.push_back({"log", "level",
                  [](const toml::node& n, SupervisorConfig& c) -> std::optional<Problem> {

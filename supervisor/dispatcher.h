@@ -104,6 +104,7 @@ class Dispatcher {
   std::vector<SlotId> settleDrain(TimePoint now);
 
   std::uint64_t redispatched() const noexcept { return redispatched_; }
+  void clearCounters() noexcept { redispatched_ = recycled_ = 0; }
   std::uint64_t recycled() const noexcept { return recycled_; }  // retired by max_served
 
  private:

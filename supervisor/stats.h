@@ -1,9 +1,11 @@
 // Stats: a snapshot of the supervisor's state and its pure text renderings for the control
-// socket (`show info`, `show workers`).
+// socket (`show info`, `show workers`, `show conns`, `show hist`).
 //
-// Contract: the supervisor fills a StatsSnapshot (cheap: copies of counters and the child
-// table); the render functions are pure, so the formats are tested byte for byte. Output is
-// "key: value" lines; no line is empty (the control socket ends each response with one).
+// Contract: the supervisor fills a StatsSnapshot (cheap: copies of counters, histograms and
+// the child table); the render functions are pure (no clock, no syscalls: times are computed
+// from `now`, `started_at` and `started_wall`), so the formats are tested byte for byte.
+// Output is lines ending in "\n"; no line is empty (the control socket ends each response with
+// one). JSON renderings are in stats_json.h, the Prometheus exposition in metrics.h.
 #pragma once
 
 #include <sys/types.h>
@@ -15,6 +17,7 @@
 
 #include "common/histogram.h"
 #include "supervisor/child_table.h"
+#include "supervisor/listener_stats.h"
 #include "supervisor/pool_settings.h"
 
 namespace preforkd {
@@ -55,13 +58,6 @@ struct SupervisorHistograms {
   Histogram handoff;       // sent -> Taken
   Histogram service_time;  // Taken -> Available
   Histogram startup;       // fork -> Ready
-};
-
-// One listening socket as the kernel sees it (TCP_INFO on a listener).
-struct ListenerStats {
-  std::string address;
-  std::uint32_t backlog_now = 0;    // tcpi_unacked: connections waiting for accept()
-  std::uint32_t backlog_limit = 0;  // tcpi_sacked: the backlog limit
 };
 
 // A connection that is queued or in service.
@@ -105,7 +101,35 @@ struct StatsSnapshot {
   TimePoint started_at{};
 };
 
+// `show info`: "key: value" lines (a key may repeat: `listen`, `listen_queue`).
 std::string renderInfo(const StatsSnapshot& s);
+// `show workers`: a header, one row per child, then "scoreboard: " and renderScoreboard().
 std::string renderWorkers(const StatsSnapshot& s);
+// One character per live child, in slot order (Apache mod_status style):
+//   S starting   _ idle   W busy (serving a client)   G stopping: will exit (after its client)
+// "-" for an empty pool.
+std::string renderScoreboard(const StatsSnapshot& s);
+char scoreboardChar(const ChildRecord& c) noexcept;
+// `show conns`: a header and one row per queued or in-service connection.
+std::string renderConns(const StatsSnapshot& s);
+// `show hist`: one row per histogram, values in microseconds.
+std::string renderHist(const StatsSnapshot& s);
+
+// The histograms by name, in the order every rendering uses.
+struct NamedHistogram {
+  const char* name;  // "queue_wait", "handoff", "service_time", "startup"
+  const char* help;  // one line for `show metrics`
+  const Histogram* histogram;
+};
+std::vector<NamedHistogram> namedHistograms(const SupervisorHistograms& h);
+
+// "2026-11-24T16:27:57Z" (UTC, whole seconds).
+std::string formatWallTime(std::chrono::system_clock::time_point t);
+// When `c` was started, on the wall clock (from the snapshot's steady/wall pair).
+std::chrono::system_clock::time_point childStartedWall(const StatsSnapshot& s, const ChildRecord& c);
+// Nanoseconds to seconds for renderings.
+inline double toSeconds(std::chrono::nanoseconds d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 }  // namespace preforkd

@@ -19,6 +19,7 @@
 #include "preforkd/version.h"
 #include "supervisor/control_commands.h"
 #include "supervisor/inherited_listeners.h"
+#include "supervisor/listener_stats.h"
 #include "supervisor/spawner.h"
 #include "supervisor/time_limits.h"
 #include "supervisor/upgrade.h"
@@ -179,9 +180,8 @@ void Supervisor::openControlSocket() {
   const std::string path =
       predecessor_ ? config_.control_socket + ".upgrade" : config_.control_socket;
   try {
-    control_ = std::make_unique<ControlSocket>(
-        base_.get(), path,
-        [this](std::string_view line) { return executeControlCommand(line, [this] { return snapshot(); }); });
+    control_ = std::make_unique<ControlSocket>(base_.get(), path, config_.control,
+                                               makeControlHandler(controlActions()));
   } catch (const std::runtime_error& e) {
     throw StartupError(e.what());
   }
@@ -653,6 +653,7 @@ void Supervisor::childReaped(SlotId slot, int wait_status) {
       spdlog::error("{}: throttling respawns", throttle_reason_);
     }
   }
+  if (child.term_sent_at && !child.kill_sent && escalations_ > 0) --escalations_;
   channelClosed(slot);
   dispatcher_.children().remove(slot);
 }
@@ -821,7 +822,8 @@ void Supervisor::armTickIfNeeded() {
   const bool pending = t.count(ChildState::Busy) + t.count(ChildState::Starting) +
                                t.count(ChildState::Stopping) >
                            0 ||
-                       dispatcher_.queued() > 0 || planner_recheck_.has_value();
+                       dispatcher_.queued() > 0 || planner_recheck_.has_value() ||
+                       escalations_ > 0;
   if (pending && !(shutting_down_ && t.live() == 0)) arm(tick_timer_, kTickInterval);
 }
 
@@ -851,12 +853,13 @@ void Supervisor::enforceTimeLimits(TimePoint now) {
   for (const LimitAction& a : actions) {
     ChildRecord* c = t.find(a.slot);
     if (c == nullptr || c->pid <= 0) continue;
-    ::kill(c->pid, a.signal);
     ++counters_.time_limit_kills;
     if (a.signal == SIGKILL) {
+      ::kill(c->pid, SIGKILL);
+      if (c->term_sent_at && !c->kill_sent && escalations_ > 0) --escalations_;
       c->kill_sent = true;
     } else {
-      c->term_sent_at = now;
+      terminate(*c, now);
     }
     std::string client = "no client";
     if (c->conn) client = fmt::format("connection {} from {}", *c->conn, formatAddress(c->conn_peer));
@@ -867,6 +870,17 @@ void Supervisor::enforceTimeLimits(TimePoint now) {
                  c->pid, c->slot, c->generation, toString(a.kind), ms(age), toString(c->state),
                  client, a.signal == SIGKILL ? "SIGKILL" : "SIGTERM");
   }
+}
+
+// SIGTERM now; the maintenance tick sends SIGKILL after the kill grace if it is still there.
+void Supervisor::terminate(ChildRecord& child, TimePoint now) {
+  if (child.pid <= 0) return;
+  ::kill(child.pid, SIGTERM);
+  if (!child.term_sent_at) {
+    child.term_sent_at = now;
+    ++escalations_;
+  }
+  armTickIfNeeded();
 }
 
 void Supervisor::expireQueue(TimePoint now) {
@@ -1262,6 +1276,9 @@ StatsSnapshot Supervisor::snapshot() const {
   s.queue_capacity = config_.overload.queue_size;
   if (const auto oldest = dispatcher_.oldestQueuedAt()) s.queue_oldest_age = s.now - *oldest;
   s.histograms = histograms_;
+  for (const ListenerSlot& l : listeners_) {
+    if (l.listener.fd) s.listener_stats.push_back(readListenerStats(l.listener.fd.get(), l.listener.address));
+  }
   std::unordered_map<ConnectionId, bool> assigned;
   for (const ChildRecord& c : t.slots()) {
     if (c.state == ChildState::Empty) continue;
@@ -1292,6 +1309,75 @@ StatsSnapshot Supervisor::snapshot() const {
   std::sort(s.connections.begin(), s.connections.end(),
             [](const ConnectionRow& a, const ConnectionRow& b) { return a.id < b.id; });
   return s;
+}
+
+// ---------------------------------------------------------------- control actions
+
+// What the control socket may ask. Admin actions the pool does not offer yet answer
+// "not available yet" (the command layer turns that into an ERROR line).
+ControlActions Supervisor::controlActions() {
+  ControlActions a;
+  a.snapshot = [this] { return snapshot(); };
+  a.set_workers = [this](std::size_t n) { return setWorkers(n, "control: set workers"); };
+  a.set_policy = [this](std::string_view name) -> std::string {
+    const auto policy = parseDispatchPolicy(name);
+    if (!policy) return "unknown policy; one of lru, mru, round-robin, least-served";
+    dispatcher_.setPolicy(*policy);
+    config_.pool.policy = *policy;
+    spdlog::info("control: dispatch policy {}", toString(*policy));
+    return {};
+  };
+  a.drain_worker = [this](pid_t pid) -> std::string {
+    ChildRecord* c = dispatcher_.children().findByPid(pid);
+    if (c == nullptr) return fmt::format("no worker with pid {}", pid);
+    if (c->stop_requested || c->state == ChildState::Stopping) {
+      return fmt::format("worker {} is already stopping", pid);
+    }
+    spdlog::info("control: draining worker {} ({})", pid, toString(c->state));
+    if (dispatcher_.retire(c->slot, "drain", Clock::now())) sendStop(c->slot);
+    return {};
+  };
+  a.kill_worker = [this](pid_t pid) -> std::string {
+    ChildRecord* c = dispatcher_.children().findByPid(pid);
+    if (c == nullptr) return fmt::format("no worker with pid {}", pid);
+    spdlog::warn("control: killing worker {} ({}): SIGTERM", pid, toString(c->state));
+    terminate(*c, Clock::now());
+    return {};
+  };
+  a.kill_conn = [this](ConnectionId id) -> std::string {
+    if (dispatcher_.removeQueued(id)) {
+      auto it = conns_.find(id);
+      if (it != conns_.end()) {
+        spdlog::info("control: closing queued connection {} from {}", id,
+                     formatAddress(it->second.peer));
+        finishConnection(it->second.peer);
+        conns_.erase(it);
+      }
+      return {};
+    }
+    for (ChildRecord& c : const_cast<std::vector<ChildRecord>&>(dispatcher_.children().slots())) {
+      if (c.state != ChildState::Empty && c.conn == id) {
+        spdlog::warn("control: killing worker {} serving connection {} from {}: SIGTERM", c.pid,
+                     id, formatAddress(c.conn_peer));
+        terminate(*dispatcher_.children().find(c.slot), Clock::now());
+        return {};
+      }
+    }
+    return fmt::format("no connection {}", id);
+  };
+  a.clear_counters = [this] {
+    counters_ = SupervisorCounters{};
+    histograms_ = SupervisorHistograms{};
+    dispatcher_.clearCounters();
+    spdlog::info("control: counters cleared");
+  };
+  a.reload = [this](std::function<void(std::string)> done) { reload(std::move(done)); };
+  a.reopen_logs = [] { return reopenLogs(); };
+  a.shutdown = [this](bool graceful) {
+    beginShutdown(graceful, graceful ? "control: shutdown" : "control: shutdown now");
+    return std::string();
+  };
+  return a;
 }
 
 }  // namespace preforkd

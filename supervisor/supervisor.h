@@ -148,6 +148,7 @@ class Supervisor {
   void armTickIfNeeded();
   void enforceTimeLimits(TimePoint now);
   void expireQueue(TimePoint now);
+  void terminate(ChildRecord& child, TimePoint now);
 
   // --- operator actions (signals and the control socket)
   void beginShutdown(bool graceful, const char* why);
@@ -163,10 +164,10 @@ class Supervisor {
   void upgradeFailed(const std::string& why);
   void upgradeDeadline();
   void predecessorMessage();
-  ControlActions controlActions();
   void checkReadyAndDone();
   void respawnTimerFired();
   void acceptResumeTimerFired();
+  ControlActions controlActions();  // for the control socket
 
   SupervisorConfig config_;
   ConfigReloader reloader_;
@@ -190,6 +191,7 @@ class Supervisor {
   std::string throttle_reason_;
   bool halted_ = false;  // a worker said "do not restart me": no spawns until reload
   std::optional<TimePoint> planner_recheck_;  // the planner wants to be asked again
+  std::size_t escalations_ = 0;  // children sent SIGTERM and not yet SIGKILLed or reaped
   bool probe_due_ = false;  // throttled: the back-off delay is over, one child may start
   std::unique_ptr<ServiceNotifier> notifier_;  // systemd Type=notify: READY, STATUS, watchdog
 
