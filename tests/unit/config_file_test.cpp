@@ -64,6 +64,10 @@ exec = ["/usr/bin/preforkd-worker", "--service", "rpc"]
 
 [control]
 socket = "/run/x/control.sock"
+mode = "0660"
+group = "adm"
+admin_group = "sudo"
+idle_timeout = "30s"
 
 [log]
 level = "debug"
