@@ -405,5 +405,62 @@ TEST(Install, IntoADestdir) {
   }
 }
 
+// A reload is announced the way systemd 252 expects without Type=notify-reload: RELOADING=1
+// with MONOTONIC_USEC=, then READY=1 once the new generation is up.
+TEST(SystemdNotify, ReloadIsAnnouncedWithReloadingThenReady) {
+  FakeNotifySocket systemd;
+  std::optional<PreforkdProcess> p;
+  {
+    ScopedEnv env({{"NOTIFY_SOCKET", systemd.path()}});
+    p.emplace(std::vector<std::string>{"--workers", "2"});
+  }
+  std::vector<FakeNotifySocket::Message> skipped;
+  ASSERT_TRUE(systemd.receiveUntil("READY=1", 10s, &skipped)) << p->log();
+  ASSERT_TRUE(p->waitReady());
+  p->signal(SIGHUP);
+  const auto reloading = systemd.receiveUntil("RELOADING=1", 5s, &skipped);
+  ASSERT_TRUE(reloading) << p->log();
+  EXPECT_NE(reloading->text.find("\nMONOTONIC_USEC="), std::string::npos) << reloading->text;
+  const auto ready = systemd.receiveUntil("READY=1", 5s, &skipped);
+  ASSERT_TRUE(ready) << p->log();
+  EXPECT_TRUE(p->waitForLog(std::regex("reload: generation 2 is up"), 2s));
+  EXPECT_EQ(ready->sender, p->pid());
+}
+
+// A hot upgrade hands the service over: the new supervisor announces MAINPID= and READY=1,
+// and the old one never says STOPPING=1 (systemd would take the service down).
+TEST(SystemdNotify, HotUpgradeAnnouncesTheNewMainPid) {
+  FakeNotifySocket systemd;
+  std::optional<PreforkdProcess> p;
+  {
+    ScopedEnv env({{"NOTIFY_SOCKET", systemd.path()}});
+    p.emplace(std::vector<std::string>{"--workers", "2"});
+  }
+  std::vector<FakeNotifySocket::Message> skipped;
+  ASSERT_TRUE(systemd.receiveUntil("READY=1", 10s, &skipped)) << p->log();
+  ASSERT_TRUE(p->waitReady());
+  p->signal(SIGUSR2);
+  const auto started = p->waitForLog(std::regex("hot upgrade: started .* as pid (\\d+)"), 5s);
+  ASSERT_TRUE(started);
+  const pid_t new_pid = std::stoi((*started)[1]);
+  const auto main_pid = systemd.receiveUntil("MAINPID=", 10s, &skipped);
+  ASSERT_TRUE(main_pid) << p->log();
+  EXPECT_EQ(main_pid->text, "MAINPID=" + std::to_string(new_pid));
+  EXPECT_EQ(main_pid->sender, new_pid);
+  const auto ready = systemd.receiveUntil("READY=1", 5s, &skipped);
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->sender, new_pid);
+  EXPECT_TRUE(p->waitExit(10s).exitedWith(0));
+  while (auto m = systemd.receive(100ms)) skipped.push_back(*m);
+  for (const auto& m : skipped) {
+    EXPECT_FALSE(m.sender == p->pid() && m.text.starts_with("STOPPING=1"))
+        << "the old supervisor said STOPPING=1 during a hot upgrade";
+  }
+  ASSERT_EQ(::kill(new_pid, SIGTERM), 0);
+  int st = 0;
+  ASSERT_TRUE(eventually([&] { return ::waitpid(new_pid, &st, WNOHANG) == new_pid; }, 10s));
+  p->reapOrphans();
+}
+
 }  // namespace
 }  // namespace e2e
