@@ -170,14 +170,11 @@ TEST(Recycling, ChildrenRecycleAfterTheirLimitAndNoClientIsRefused) {
   EXPECT_GE(served_by.size(), 5u);
   const std::size_t recycles = countMatches(p.log(), std::regex("served \\d+ connections: recycling it"));
   EXPECT_GE(recycles, 3u);
-  for (const std::smatch& m : [&] {
-         std::vector<std::smatch> out;
-         const std::string log = p.log();
-         static const std::regex re("served (\\d+) connections: recycling it");
-         for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it) out.push_back(*it);
-         return out;
-       }()) {
-    const int n = std::stoi(m[1]);
+  const std::string log = p.log();
+  static const std::regex served_re("served (\\d+) connections: recycling it");
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), served_re);
+       it != std::sregex_iterator(); ++it) {
+    const int n = std::stoi((*it)[1]);
     EXPECT_GE(n, 5);
     EXPECT_LE(n, 7);
   }
