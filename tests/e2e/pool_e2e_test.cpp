@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <set>
 #include <sstream>
@@ -362,6 +363,7 @@ TEST(Reload, TwentyReloadsUnderLoadRefuseNothing) {
   std::set<pid_t> alive;
   for (pid_t w : p.workerPids()) alive.insert(w);
   EXPECT_EQ(alive.size(), 4u);
+  std::cout << "[reload] 20 reloads, " << load.summary() << "\n";
 }
 
 // ---------------------------------------------------------------- chaos
@@ -427,6 +429,7 @@ TEST(HotUpgrade, NewBinaryTakesOverUnderLoad) {
   EXPECT_EQ(load.refused(), 0u) << load.summary();
   EXPECT_EQ(load.cut(), 0u) << load.summary();
   EXPECT_EQ(load.failed(), 0u) << load.summary();
+  std::cout << "[upgrade] " << load.summary() << "\n";
   // The control socket now answers from the new supervisor.
   const auto info = p.info();
   EXPECT_EQ(num(info, "pid"), static_cast<std::uint64_t>(new_pid));
