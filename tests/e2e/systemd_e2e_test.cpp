@@ -344,6 +344,35 @@ TEST(LogFile, SupervisorAndWorkersAppendToIt) {
   }
 }
 
+// logrotate's move-then-signal: after SIGUSR1 the supervisor writes to a new file at the
+// path; after SIGHUP the new generation of workers does too.
+TEST(LogFile, Sigusr1ReopensAfterRotation) {
+  TempDir d;
+  const std::string path = d.path() + "/preforkd.log";
+  PreforkdProcess p({"--workers", "1", "--log-file", path});
+  ASSERT_TRUE(eventually([&] { return readFile(path).find("info: ready: 1 workers") != std::string::npos; }, 10s))
+      << readFile(path);
+  ASSERT_EQ(::rename(path.c_str(), (path + ".1").c_str()), 0);
+  p.signal(SIGUSR1);
+  ASSERT_TRUE(eventually([&] { return readFile(path).find("info: log files reopened") != std::string::npos; }, 5s))
+      << "rotated: " << readFile(path + ".1");
+  p.signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return readFile(path).find("reload: generation 2 is up") != std::string::npos; }, 5s));
+  const std::string port_text = [&] {
+    std::smatch sm;
+    const std::string old = readFile(path + ".1");
+    std::regex_search(old, sm, std::regex(R"(listening on 127\.0\.0\.1:(\d+))"));
+    return sm.empty() ? std::string() : sm[1].str();
+  }();
+  ASSERT_FALSE(port_text.empty());
+  Banner banner;
+  ASSERT_TRUE(serveOne(std::stoi(port_text), &banner));
+  const std::string worker_tag = "[worker " + std::to_string(banner.pid) + "]";
+  EXPECT_TRUE(eventually([&] { return readFile(path).find(worker_tag) != std::string::npos; }, 5s))
+      << "a new-generation worker logs to the new file: " << readFile(path);
+  EXPECT_EQ(readFile(path + ".1").find(worker_tag), std::string::npos);
+}
+
 TEST(LogFile, AnUnwritableLogFileIsAStartupError) {
   PreforkdProcess p({"--log-file", "/nonexistent-dir/preforkd.log"});
   const ExitStatus st = p.waitExit(5s);
