@@ -401,7 +401,9 @@ TEST(Chaos, RandomKillsLoseOnlyTheKilledSessions) {
   EXPECT_EQ(num(info, "conns_accepted"), num(info, "conns_completed") + num(info, "conns_lost_in_service"))
       << load.summary();
   EXPECT_GE(kills, 150);
-  std::cout << "[chaos] kills " << kills << ", " << load.summary() << ", redispatched "
+  std::cout << "[chaos] kills " << kills << ", " << load.summary() << ", accepted "
+            << num(info, "conns_accepted") << ", completed " << num(info, "conns_completed")
+            << ", lost in service " << num(info, "conns_lost_in_service") << ", redispatched "
             << num(info, "conns_redispatched") << "\n";
 }
 
