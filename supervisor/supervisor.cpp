@@ -1355,7 +1355,7 @@ ControlActions Supervisor::controlActions() {
       }
       return {};
     }
-    for (ChildRecord& c : const_cast<std::vector<ChildRecord>&>(dispatcher_.children().slots())) {
+    for (const ChildRecord& c : dispatcher_.children().slots()) {
       if (c.state != ChildState::Empty && c.conn == id) {
         spdlog::warn("control: killing worker {} serving connection {} from {}: SIGTERM", c.pid,
                      id, formatAddress(c.conn_peer));

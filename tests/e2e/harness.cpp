@@ -204,6 +204,16 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+std::uint64_t infoValue(const std::map<std::string, std::string>& info, const std::string& key) {
+  const auto it = info.find(key);
+  return it == info.end() ? UINT64_MAX : std::stoull(it->second);
+}
+
+std::size_t countMatches(const std::string& text, const std::regex& re) {
+  return static_cast<std::size_t>(
+      std::distance(std::sregex_iterator(text.begin(), text.end(), re), std::sregex_iterator()));
+}
+
 std::string findInPath(const std::string& name) {
   const char* path = std::getenv("PATH");
   std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";

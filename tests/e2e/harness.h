@@ -78,6 +78,11 @@ class TempDir {
   std::string path_;
 };
 
+// A number from a `show info` map, or UINT64_MAX when the key is missing.
+std::uint64_t infoValue(const std::map<std::string, std::string>& info, const std::string& key);
+// How many times `re` matches in `text` (e.g. a log line).
+std::size_t countMatches(const std::string& text, const std::regex& re);
+
 // Finds an executable in PATH; empty if none.
 std::string findInPath(const std::string& name);
 

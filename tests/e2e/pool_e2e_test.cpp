@@ -26,11 +26,6 @@
 namespace e2e {
 namespace {
 
-std::uint64_t num(const std::map<std::string, std::string>& info, const std::string& key) {
-  const auto it = info.find(key);
-  return it == info.end() ? UINT64_MAX : std::stoull(it->second);
-}
-
 testing::AssertionResult openSession(Client& c, int port, Banner* b = nullptr,
                                      const std::string& host = "127.0.0.1") {
   if (auto r = c.connect(port, host); !r) return r;
@@ -49,11 +44,6 @@ testing::AssertionResult closeSession(Client& c) {
   if (!c.readAll(5s).eof) return testing::AssertionFailure() << "no EOF after Goodbye";
   c.close();
   return testing::AssertionSuccess();
-}
-
-std::size_t countMatches(const std::string& text, const std::regex& re) {
-  return static_cast<std::size_t>(
-      std::distance(std::sregex_iterator(text.begin(), text.end(), re), std::sregex_iterator()));
 }
 
 // utime + stime of `pid` in clock ticks, or -1.
@@ -83,19 +73,19 @@ TEST(PoolModes, DynamicGrowsUnderLoadAndShrinksWhenIdle) {
   std::vector<Client> held(5);
   for (Client& c : held) ASSERT_TRUE(openSession(c, p.port()));
   ASSERT_TRUE(p.waitInfo(
-      [](const auto& i) { return num(i, "workers_busy") == 5 && num(i, "workers_idle") >= 1; }, 10s,
+      [](const auto& i) { return infoValue(i, "workers_busy") == 5 && infoValue(i, "workers_idle") >= 1; }, 10s,
       "5 busy and at least one spare"));
   EXPECT_LE(p.infoNumber("workers_total"), 6u);
   // A sixth and seventh client: the cap (6) stops growth; the seventh waits in the backlog.
   Client sixth;
   ASSERT_TRUE(openSession(sixth, p.port()));
-  ASSERT_TRUE(p.waitInfo([](const auto& i) { return num(i, "workers_busy") == 6; }, 5s, "6 busy"));
+  ASSERT_TRUE(p.waitInfo([](const auto& i) { return infoValue(i, "workers_busy") == 6; }, 5s, "6 busy"));
   EXPECT_EQ(p.infoNumber("workers_total"), 6u);
   // All quit: idle children above max spare (2) are retired, one per second.
   for (Client& c : held) ASSERT_TRUE(closeSession(c));
   ASSERT_TRUE(closeSession(sixth));
   ASSERT_TRUE(p.waitInfo(
-      [](const auto& i) { return num(i, "workers_total") == 2 && num(i, "workers_idle") == 2; },
+      [](const auto& i) { return infoValue(i, "workers_total") == 2 && infoValue(i, "workers_idle") == 2; },
       15s, "shrunk back to max spare"));
   EXPECT_GE(countMatches(p.log(), std::regex("retiring idle worker \\d+ \\(dynamic pool\\)")), 4u);
   // And still serves.
@@ -114,7 +104,7 @@ TEST(PoolModes, OndemandForksPerConnectionAndIdleChildrenExit) {
   EXPECT_EQ(p.infoNumber("workers_busy"), 2u);
   ASSERT_TRUE(closeSession(a));
   ASSERT_TRUE(closeSession(b));
-  ASSERT_TRUE(p.waitInfo([](const auto& i) { return num(i, "workers_total") == 0; }, 5s,
+  ASSERT_TRUE(p.waitInfo([](const auto& i) { return infoValue(i, "workers_total") == 0; }, 5s,
                          "idle ondemand children exited"));
   EXPECT_TRUE(p.waitForLog(std::regex("retiring idle worker \\d+ \\(ondemand pool\\)"), 1s));
   Banner again;
@@ -193,7 +183,7 @@ TEST(Overload, QueueOverflowAndExpiryGetTheBusyLine) {
   // The second waits in the queue; the third overflows it at once.
   Client queued, overflow;
   ASSERT_TRUE(queued.connect(p.port()));
-  ASSERT_TRUE(p.waitInfo([](const auto& i) { return num(i, "conns_queued") == 1; }, 3s, "one queued"));
+  ASSERT_TRUE(p.waitInfo([](const auto& i) { return infoValue(i, "conns_queued") == 1; }, 3s, "one queued"));
   ASSERT_TRUE(overflow.connect(p.port()));
   EXPECT_EQ(overflow.readLine(3s), "421 busy, try later");
   EXPECT_TRUE(overflow.readAll(2s).eof);
@@ -216,7 +206,7 @@ TEST(Overload, QueuedClientIsServedWhenAWorkerFrees) {
   Client holder, waiting;
   ASSERT_TRUE(openSession(holder, p.port()));
   ASSERT_TRUE(waiting.connect(p.port()));
-  ASSERT_TRUE(p.waitInfo([](const auto& i) { return num(i, "conns_queued") == 1; }, 3s, "queued"));
+  ASSERT_TRUE(p.waitInfo([](const auto& i) { return infoValue(i, "conns_queued") == 1; }, 3s, "queued"));
   EXPECT_FALSE(waiting.readable(200ms)) << "nothing is said to a queued client";
   ASSERT_TRUE(closeSession(holder));
   const auto banner = waiting.readLine(3s);
@@ -232,7 +222,7 @@ TEST(Overload, GracefulShutdownServesTheQueueFirst) {
   ASSERT_TRUE(openSession(holder, p.port()));
   std::vector<Client> waiting(2);
   for (Client& c : waiting) ASSERT_TRUE(c.connect(p.port()));
-  ASSERT_TRUE(p.waitInfo([](const auto& i) { return num(i, "conns_queued") == 2; }, 3s, "2 queued"));
+  ASSERT_TRUE(p.waitInfo([](const auto& i) { return infoValue(i, "conns_queued") == 2; }, 3s, "2 queued"));
   p.signal(SIGTERM);
   ASSERT_TRUE(p.waitForLog(std::regex("SIGTERM: shutting down"), 2s));
   ASSERT_TRUE(closeSession(holder));
@@ -395,16 +385,16 @@ TEST(Chaos, RandomKillsLoseOnlyTheKilledSessions) {
   // A worker killed between closing its client and saying Available counts as lost though
   // its client saw a complete session (a few microseconds of a ~100 us session, so a few
   // percent of the kills): allow that window, and nothing else.
-  EXPECT_GE(num(info, "conns_lost_in_service"), load.cut()) << load.summary();
-  EXPECT_LE(num(info, "conns_lost_in_service"), load.cut() + static_cast<std::uint64_t>(kills / 10))
+  EXPECT_GE(infoValue(info, "conns_lost_in_service"), load.cut()) << load.summary();
+  EXPECT_LE(infoValue(info, "conns_lost_in_service"), load.cut() + static_cast<std::uint64_t>(kills / 10))
       << load.summary();
-  EXPECT_EQ(num(info, "conns_accepted"), num(info, "conns_completed") + num(info, "conns_lost_in_service"))
+  EXPECT_EQ(infoValue(info, "conns_accepted"), infoValue(info, "conns_completed") + infoValue(info, "conns_lost_in_service"))
       << load.summary();
   EXPECT_GE(kills, 150);
   std::cout << "[chaos] kills " << kills << ", " << load.summary() << ", accepted "
-            << num(info, "conns_accepted") << ", completed " << num(info, "conns_completed")
-            << ", lost in service " << num(info, "conns_lost_in_service") << ", redispatched "
-            << num(info, "conns_redispatched") << "\n";
+            << infoValue(info, "conns_accepted") << ", completed " << infoValue(info, "conns_completed")
+            << ", lost in service " << infoValue(info, "conns_lost_in_service") << ", redispatched "
+            << infoValue(info, "conns_redispatched") << "\n";
 }
 
 // ---------------------------------------------------------------- hot upgrade
@@ -434,7 +424,7 @@ TEST(HotUpgrade, NewBinaryTakesOverUnderLoad) {
   std::cout << "[upgrade] " << load.summary() << "\n";
   // The control socket now answers from the new supervisor.
   const auto info = p.info();
-  EXPECT_EQ(num(info, "pid"), static_cast<std::uint64_t>(new_pid));
+  EXPECT_EQ(infoValue(info, "pid"), static_cast<std::uint64_t>(new_pid));
   EXPECT_NE(new_pid, old_pid);
   // Stop the new supervisor (our child now: the test is a subreaper) and reap it.
   ASSERT_EQ(::kill(new_pid, SIGTERM), 0);

@@ -17,16 +17,6 @@ std::vector<std::string> withWorker(std::vector<std::string> args,
   return args;
 }
 
-std::size_t countMatches(const std::string& text, const std::regex& re) {
-  return static_cast<std::size_t>(
-      std::distance(std::sregex_iterator(text.begin(), text.end(), re), std::sregex_iterator()));
-}
-
-std::uint64_t num(const std::map<std::string, std::string>& info, const std::string& key) {
-  const auto it = info.find(key);
-  return it == info.end() ? UINT64_MAX : std::stoull(it->second);
-}
-
 // A worker that never says Taken is killed after the hand-off limit, and the client goes to
 // another worker (which here misbehaves the same way: the redispatch is what we check).
 TEST(TimeLimits, HandoffTimeoutKillsTheChildAndRedispatches) {
@@ -39,7 +29,7 @@ TEST(TimeLimits, HandoffTimeoutKillsTheChildAndRedispatches) {
   ASSERT_TRUE(p.waitForLog(std::regex("worker \\d+ .*: handoff time limit .*connection 1 from "
                                       "127\\.0\\.0\\.1:\\d+\\): SIGTERM"),
                            5s));
-  ASSERT_TRUE(p.waitInfo([](const auto& i) { return num(i, "conns_redispatched") >= 1; }, 5s,
+  ASSERT_TRUE(p.waitInfo([](const auto& i) { return infoValue(i, "conns_redispatched") >= 1; }, 5s,
                          "the client was redispatched"));
   EXPECT_EQ(p.infoNumber("conns_lost_in_service"), 0u);
 }
@@ -49,7 +39,7 @@ TEST(TimeLimits, StartupTimeoutKillsAChildThatNeverSaysReady) {
                                 "300ms"},
                                {"never-ready"}));
   ASSERT_TRUE(p.waitForLog(std::regex("worker \\d+ .*: startup time limit .*: SIGTERM"), 5s));
-  ASSERT_TRUE(p.waitInfo([](const auto& i) { return num(i, "children_start_failures") >= 1; }, 5s,
+  ASSERT_TRUE(p.waitInfo([](const auto& i) { return infoValue(i, "children_start_failures") >= 1; }, 5s,
                          "counted as a start-up failure"));
   EXPECT_TRUE(p.waitForLog(std::regex("throttled|next attempt in \\d+ ms"), 5s));
 }
@@ -68,7 +58,7 @@ TEST(TimeLimits, SessionBackstopEscalatesToKill) {
   ASSERT_TRUE(p.waitForLog(std::regex("worker (\\d+) .*: escalation time limit .*: SIGKILL"), 5s, &cursor));
   const auto rest = c.readAll(3s);
   EXPECT_TRUE(rest.eof || rest.error != 0) << "the client is closed when its worker is killed";
-  ASSERT_TRUE(p.waitInfo([](const auto& i) { return num(i, "conns_lost_in_service") == 1; }, 5s,
+  ASSERT_TRUE(p.waitInfo([](const auto& i) { return infoValue(i, "conns_lost_in_service") == 1; }, 5s,
                          "the killed session is counted"));
   ASSERT_TRUE(p.waitPoolFull(1));
 }
@@ -81,8 +71,8 @@ TEST(Brakes, CrashAtStartBacksOffAndTheSupervisorStaysResponsive) {
   std::this_thread::sleep_for(3s);  // the observation window, not synchronisation
   const auto info = p.info();
   ASSERT_FALSE(info.empty()) << "control socket answers while workers crash";
-  EXPECT_LT(num(info, "children_spawned"), 20u);
-  EXPECT_GE(num(info, "children_spawned"), 4u);
+  EXPECT_LT(infoValue(info, "children_spawned"), 20u);
+  EXPECT_GE(infoValue(info, "children_spawned"), 4u);
   EXPECT_EQ(info.at("throttled"), "yes");
   EXPECT_GE(countMatches(p.log(), std::regex("next attempt in \\d+ ms")), 2u);
   // The delay doubles up to the cap (100, 200, 400, 800 ms, then 1 s).
@@ -92,7 +82,7 @@ TEST(Brakes, CrashAtStartBacksOffAndTheSupervisorStaysResponsive) {
 TEST(Brakes, NoRestartExitCodeHaltsSpawningUntilReload) {
   PreforkdProcess p(withWorker({"--workers", "2"}, {"exit-at-start", "78"}));
   ASSERT_TRUE(p.waitForLog(std::regex("exited with status 78: its configuration is broken"), 5s));
-  ASSERT_TRUE(p.waitInfo([](const auto& i) { return num(i, "workers_total") == 0; }, 5s, "all gone"));
+  ASSERT_TRUE(p.waitInfo([](const auto& i) { return infoValue(i, "workers_total") == 0; }, 5s, "all gone"));
   const std::uint64_t spawned = p.infoNumber("children_spawned");
   EXPECT_LE(spawned, 2u);
   // Nothing more is started...
@@ -100,7 +90,7 @@ TEST(Brakes, NoRestartExitCodeHaltsSpawningUntilReload) {
   EXPECT_EQ(p.infoNumber("children_spawned"), spawned);
   // ...until a reload tries again.
   p.signal(SIGHUP);
-  ASSERT_TRUE(p.waitInfo([&](const auto& i) { return num(i, "children_spawned") > spawned; }, 5s,
+  ASSERT_TRUE(p.waitInfo([&](const auto& i) { return infoValue(i, "children_spawned") > spawned; }, 5s,
                          "reload starts workers again"));
 }
 

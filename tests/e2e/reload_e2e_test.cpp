@@ -11,11 +11,6 @@
 namespace e2e {
 namespace {
 
-std::uint64_t num(const std::map<std::string, std::string>& info, const std::string& key) {
-  const auto it = info.find(key);
-  return it == info.end() ? UINT64_MAX : std::stoull(it->second);
-}
-
 class ConfigFile {
  public:
   explicit ConfigFile(const std::string& dir) : path_(dir + "/preforkd.toml") {}
@@ -48,8 +43,8 @@ TEST(ReloadConfig, ABrokenFileKeepsTheOldConfigurationAndAFixedOneApplies) {
   EXPECT_TRUE(answer->starts_with("ERROR ")) << *answer;
   EXPECT_NE(answer->find("preforkd.toml:2:11"), std::string::npos) << *answer;
   auto info = p.info();
-  EXPECT_EQ(num(info, "generation"), 1u);
-  EXPECT_EQ(num(info, "reloads_failed"), 2u);
+  EXPECT_EQ(infoValue(info, "generation"), 1u);
+  EXPECT_EQ(infoValue(info, "reloads_failed"), 2u);
   Banner b;
   EXPECT_TRUE(serveOne(p.port(), &b)) << "still serving on the old configuration";
 
@@ -61,9 +56,9 @@ TEST(ReloadConfig, ABrokenFileKeepsTheOldConfigurationAndAFixedOneApplies) {
   EXPECT_TRUE(p.waitForLog(std::regex("reload: generation 2 is up \\(3 workers ready\\)"), 1s, &cursor));
   ASSERT_TRUE(p.waitPoolFull(3));
   info = p.info();
-  EXPECT_EQ(num(info, "generation"), 2u);
+  EXPECT_EQ(infoValue(info, "generation"), 2u);
   EXPECT_EQ(info["policy"], "mru");
-  EXPECT_EQ(num(info, "reloads"), 1u);
+  EXPECT_EQ(infoValue(info, "reloads"), 1u);
 }
 
 TEST(RuntimeControl, SetPolicyAndSetWorkers) {
