@@ -31,7 +31,6 @@
 namespace preforkd {
 
 // Ranges shared by the command-line flags (cli.cpp) and the file's keys.
-inline constexpr std::size_t kMaxChildrenLimit = 4096;
 inline constexpr std::size_t kMaxSpawnRateLimit = 1024;
 inline constexpr std::size_t kMaxQueueLimit = std::size_t{1} << 20;
 inline constexpr int kMaxBacklog = 65535;

@@ -15,6 +15,9 @@ namespace preforkd {
 
 using Generation = std::uint64_t;
 
+// The most children one generation may have (the flags' and keys' upper bound).
+inline constexpr std::size_t kMaxChildrenLimit = 4096;
+
 enum class PoolMode {
   Static,    // exactly `workers` children
   Dynamic,   // start `workers`, keep idle children between min_spare and max_spare

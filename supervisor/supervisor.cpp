@@ -30,7 +30,8 @@ namespace {
 constexpr int kMaxAcceptsPerWakeup = 64;   // fairness with the rest of the loop
 constexpr int kMaxChannelDrain = 64;  // records a dead child can have left (bounded anyway)
 constexpr std::chrono::milliseconds kAcceptResumeDelay{100};
-constexpr std::size_t kMaxChildren = 4096;  // slots, all generations together
+// Slots for all generations together: a full old generation draining beside a full new one.
+constexpr std::size_t kMaxSlots = 2 * kMaxChildrenLimit;
 
 std::string describeWaitStatus(int st) {
   if (WIFEXITED(st)) return fmt::format("exited with status {}", WEXITSTATUS(st));
@@ -71,7 +72,7 @@ Supervisor::Supervisor(SupervisorConfig config, ConfigReloader reloader, Program
       image_(std::move(image)),
       started_at_(Clock::now()),
       started_wall_(std::chrono::system_clock::now()),
-      dispatcher_(std::min(kMaxChildren, std::max<std::size_t>(config_.pool.workers, 4))),
+      dispatcher_(std::min(kMaxSlots, std::max<std::size_t>(config_.pool.workers, 4))),
       planner_(config_.pool),
       brake_(RespawnBrake::ms(100), config_.lifecycle.respawn_backoff_max),
       crashes_(config_.lifecycle.crash_limit, config_.lifecycle.crash_interval),
@@ -389,6 +390,15 @@ void Supervisor::rejectConnection(int fd, const std::string& line) {
 }
 
 void Supervisor::finishConnection(const SocketAddress& peer) { sources_.release(peer); }
+
+std::optional<Supervisor::PendingConnection> Supervisor::takePending(ConnectionId id) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return std::nullopt;
+  PendingConnection pc = std::move(it->second);
+  conns_.erase(it);
+  finishConnection(pc.peer);
+  return pc;
+}
 
 void Supervisor::setListening(bool on) {
   if (on == listening_) return;
@@ -727,11 +737,11 @@ bool Supervisor::spawnOne() {
   auto slot = table.freeSlot();
   if (!slot) {
     const std::size_t cap = table.capacity();
-    if (cap >= kMaxChildren) {
+    if (cap >= kMaxSlots) {
       spdlog::error("cannot start a worker: all {} slots in use", cap);
       return false;
     }
-    table.ensureCapacity(std::min(kMaxChildren, cap * 2));
+    table.ensureCapacity(std::min(kMaxSlots, cap * 2));
     while (procs_.size() < table.capacity()) {
       procs_.push_back(std::make_unique<ChildProcess>());
       procs_.back()->owner = this;
@@ -885,14 +895,12 @@ void Supervisor::terminate(ChildRecord& child, TimePoint now) {
 
 void Supervisor::expireQueue(TimePoint now) {
   for (ConnectionId id : dispatcher_.expireQueued(now - config_.overload.queue_timeout)) {
-    auto it = conns_.find(id);
-    if (it == conns_.end()) continue;
+    auto pc = takePending(id);
+    if (!pc) continue;
     ++counters_.rejected_queue_timeout;
     spdlog::info("connection {} from {}: waited {} ms for a worker: refused", id,
-                 formatAddress(it->second.peer), ms(now - it->second.accepted_at));
-    rejectConnection(it->second.fd.get(), config_.overload.busy_message);
-    finishConnection(it->second.peer);
-    conns_.erase(it);
+                 formatAddress(pc->peer), ms(now - pc->accepted_at));
+    rejectConnection(pc->fd.get(), config_.overload.busy_message);
   }
 }
 
@@ -943,14 +951,11 @@ void Supervisor::beginShutdown(bool graceful, const char* why) {
 
 void Supervisor::shutdownDeadline() {
   for (ConnectionId id : dispatcher_.dropQueued()) {
-    auto it = conns_.find(id);
-    if (it == conns_.end()) continue;
+    auto pc = takePending(id);
+    if (!pc) continue;
     ++counters_.dropped;
-    spdlog::warn("connection {} from {} closed unserved at shutdown", id,
-                 formatAddress(it->second.peer));
-    rejectConnection(it->second.fd.get(), config_.overload.busy_message);
-    finishConnection(it->second.peer);
-    conns_.erase(it);
+    spdlog::warn("connection {} from {} closed unserved at shutdown", id, formatAddress(pc->peer));
+    rejectConnection(pc->fd.get(), config_.overload.busy_message);
   }
   const std::size_t left = dispatcher_.children().live();
   if (left == 0) return;
@@ -1005,8 +1010,7 @@ void Supervisor::checkReadyAndDone() {
   }
   if (shutting_down_ && dispatcher_.children().live() == 0 && !upgrade_) {
     for (ConnectionId id : dispatcher_.dropQueued()) {
-      ++counters_.dropped;
-      conns_.erase(id);
+      if (takePending(id)) ++counters_.dropped;
     }
     event_base_loopexit(base_.get(), nullptr);
   }
@@ -1071,7 +1075,7 @@ std::size_t Supervisor::poolSize() const {
 // Static pools: the number of workers. Dynamic and ondemand pools: the cap (max children);
 // the start size and spares shrink with it if needed.
 std::string Supervisor::setWorkers(std::size_t n, const char* why) {
-  if (n == 0 || n > kMaxChildren) return fmt::format("workers must be 1..{}", kMaxChildren);
+  if (n == 0 || n > kMaxChildrenLimit) return fmt::format("workers must be 1..{}", kMaxChildrenLimit);
   PoolSettings next = config_.pool;
   if (next.mode == PoolMode::Static) {
     next.workers = n;
@@ -1180,17 +1184,15 @@ void Supervisor::upgradeMessage() {
   shutting_down_ = true;
   setListening(false);
   for (ConnectionId id : dispatcher_.dropQueued()) {
-    auto it = conns_.find(id);
-    if (it == conns_.end()) continue;
+    auto pc = takePending(id);
+    if (!pc) continue;
     const int err = sendMessage(upgrade_->channel.get(), std::as_bytes(std::span(kUpgradeConn)),
-                                it->second.fd.get());
+                                pc->fd.get());
     if (err != 0) {
       ++counters_.dropped;
       spdlog::warn("hot upgrade: cannot hand over connection {}: {}", id, std::strerror(err));
-      rejectConnection(it->second.fd.get(), config_.overload.busy_message);
+      rejectConnection(pc->fd.get(), config_.overload.busy_message);
     }
-    finishConnection(it->second.peer);
-    conns_.erase(it);
   }
   sendMessage(upgrade_->channel.get(), std::as_bytes(std::span(kUpgradeDone)));
   // The successor is on its own now: we no longer wait for it or kill it.
@@ -1346,12 +1348,8 @@ ControlActions Supervisor::controlActions() {
   };
   a.kill_conn = [this](ConnectionId id) -> std::string {
     if (dispatcher_.removeQueued(id)) {
-      auto it = conns_.find(id);
-      if (it != conns_.end()) {
-        spdlog::info("control: closing queued connection {} from {}", id,
-                     formatAddress(it->second.peer));
-        finishConnection(it->second.peer);
-        conns_.erase(it);
+      if (auto pc = takePending(id)) {
+        spdlog::info("control: closing queued connection {} from {}", id, formatAddress(pc->peer));
       }
       return {};
     }

@@ -123,6 +123,9 @@ class Supervisor {
   void admitConnection(UniqueFd fd, const SocketAddress& peer, TimePoint now, bool handed_over);
   void rejectConnection(int fd, const std::string& line);
   void finishConnection(const SocketAddress& peer);
+  // Removes a not-yet-taken connection (queued) from our table and releases its source
+  // count; the caller may still write to it before the returned fd closes.
+  std::optional<PendingConnection> takePending(ConnectionId id);
   AdmissionView admissionView() const;
   void setListening(bool on);
   void pump();

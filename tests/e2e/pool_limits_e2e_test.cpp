@@ -67,8 +67,9 @@ TEST(TimeLimits, SessionBackstopEscalatesToKill) {
 
 TEST(Brakes, CrashAtStartBacksOffAndTheSupervisorStaysResponsive) {
   PreforkdProcess p(withWorker({"--workers", "4", "--respawn-backoff-max", "1s"}, {"crash-at-start"}));
-  // Over three seconds a fork loop would start thousands; the brake allows a handful.
-  std::this_thread::sleep_for(3s);  // the observation window, not synchronisation
+  // By the time the back-off reaches its 1 s cap (over a second of failures), a fork loop
+  // would have started thousands; the brake allows a handful.
+  ASSERT_TRUE(p.waitForLog(std::regex("next attempt in 1000 ms"), 10s)) << p.log();
   const auto info = p.info();
   ASSERT_FALSE(info.empty()) << "control socket answers while workers crash";
   EXPECT_LT(infoValue(info, "children_spawned"), 20u);

@@ -434,18 +434,27 @@ TEST(Install, IntoADestdir) {
   }
 }
 
+// Starts preforkd (2 workers) with NOTIFY_SOCKET pointing at `systemd` and waits for its
+// READY=1 and its ready line; earlier datagrams go to *skipped.
+testing::AssertionResult startNotified(FakeNotifySocket& systemd, std::optional<PreforkdProcess>* p,
+                                       std::vector<FakeNotifySocket::Message>* skipped) {
+  {
+    ScopedEnv env({{"NOTIFY_SOCKET", systemd.path()}});
+    p->emplace(std::vector<std::string>{"--workers", "2"});
+  }
+  if (!systemd.receiveUntil("READY=1", 10s, skipped)) {
+    return testing::AssertionFailure() << "no READY=1\n" << (*p)->log();
+  }
+  return (*p)->waitReady();
+}
+
 // A reload is announced the way systemd 252 expects without Type=notify-reload: RELOADING=1
 // with MONOTONIC_USEC=, then READY=1 once the new generation is up.
 TEST(SystemdNotify, ReloadIsAnnouncedWithReloadingThenReady) {
   FakeNotifySocket systemd;
   std::optional<PreforkdProcess> p;
-  {
-    ScopedEnv env({{"NOTIFY_SOCKET", systemd.path()}});
-    p.emplace(std::vector<std::string>{"--workers", "2"});
-  }
   std::vector<FakeNotifySocket::Message> skipped;
-  ASSERT_TRUE(systemd.receiveUntil("READY=1", 10s, &skipped)) << p->log();
-  ASSERT_TRUE(p->waitReady());
+  ASSERT_TRUE(startNotified(systemd, &p, &skipped));
   p->signal(SIGHUP);
   const auto reloading = systemd.receiveUntil("RELOADING=1", 5s, &skipped);
   ASSERT_TRUE(reloading) << p->log();
@@ -461,13 +470,8 @@ TEST(SystemdNotify, ReloadIsAnnouncedWithReloadingThenReady) {
 TEST(SystemdNotify, HotUpgradeAnnouncesTheNewMainPid) {
   FakeNotifySocket systemd;
   std::optional<PreforkdProcess> p;
-  {
-    ScopedEnv env({{"NOTIFY_SOCKET", systemd.path()}});
-    p.emplace(std::vector<std::string>{"--workers", "2"});
-  }
   std::vector<FakeNotifySocket::Message> skipped;
-  ASSERT_TRUE(systemd.receiveUntil("READY=1", 10s, &skipped)) << p->log();
-  ASSERT_TRUE(p->waitReady());
+  ASSERT_TRUE(startNotified(systemd, &p, &skipped));
   p->signal(SIGUSR2);
   const auto started = p->waitForLog(std::regex("hot upgrade: started .* as pid (\\d+)"), 5s);
   ASSERT_TRUE(started);
