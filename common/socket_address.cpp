@@ -90,4 +90,37 @@ std::string formatAddress(const sockaddr* addr, socklen_t length) {
 
 std::string formatAddress(const SocketAddress& addr) { return formatAddress(addr.get(), addr.length); }
 
+namespace {
+std::string keyOf(const in6_addr& a) {
+  const auto* bytes = reinterpret_cast<const char*>(&a);
+  if (IN6_IS_ADDR_V4MAPPED(&a)) return std::string(bytes + 12, 4);
+  return std::string(bytes, sizeof a);
+}
+}  // namespace
+
+std::string ipKey(const SocketAddress& addr) {
+  if (addr.family() == AF_INET) {
+    sockaddr_in in{};
+    std::memcpy(&in, &addr.storage, sizeof in);
+    return std::string(reinterpret_cast<const char*>(&in.sin_addr), sizeof in.sin_addr);
+  }
+  if (addr.family() == AF_INET6) {
+    sockaddr_in6 in6{};
+    std::memcpy(&in6, &addr.storage, sizeof in6);
+    return keyOf(in6.sin6_addr);
+  }
+  return {};
+}
+
+std::optional<std::string> ipKey(std::string_view numeric_ip) {
+  const std::string text(numeric_ip);
+  in_addr v4{};
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+    return std::string(reinterpret_cast<const char*>(&v4), sizeof v4);
+  }
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) return keyOf(v6);
+  return std::nullopt;
+}
+
 }  // namespace preforkd

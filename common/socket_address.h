@@ -31,4 +31,12 @@ std::optional<SocketAddress> parseHostPort(std::string_view text, std::string* e
 std::string formatAddress(const sockaddr* addr, socklen_t length);
 std::string formatAddress(const SocketAddress& addr);
 
+// The IP address alone as raw bytes (4 for IPv4, 16 for IPv6; an IPv4-mapped IPv6 address
+// gives its 4 IPv4 bytes, so both spellings of one client compare equal); "" for other
+// families. For per-address bookkeeping and allow lists, never for display.
+std::string ipKey(const SocketAddress& addr);
+// The same key from a numeric IP address without a port ("127.0.0.1", "::1"); nothing if the
+// text is not one.
+std::optional<std::string> ipKey(std::string_view numeric_ip);
+
 }  // namespace preforkd

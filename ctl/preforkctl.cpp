@@ -339,6 +339,12 @@ int run(int argc, char** argv) {
   CLI::App* hist_cmd = app.add_subcommand("hist", "latency percentiles (microseconds)");
   jsonFlag(hist_cmd);
   CLI::App* metrics_cmd = app.add_subcommand("metrics", "Prometheus text exposition");
+  CLI::App* agent_cmd =
+      app.add_subcommand("agent", "the HAProxy agent answer, why, and who checks it");
+  jsonFlag(agent_cmd);
+  CLI::App* host_drain_cmd = app.add_subcommand(
+      "drain", "the agent tells balancers to send nothing new; clients are still served (admin)");
+  CLI::App* undrain_cmd = app.add_subcommand("undrain", "leave the drain state (admin)");
   CLI::App* reload_cmd =
       app.add_subcommand("reload", "start a new generation; waits until it is ready (admin)");
   std::size_t workers_n = 0;
@@ -396,6 +402,9 @@ int run(int argc, char** argv) {
     if (conns_cmd->parsed()) return table("show conns");
     if (hist_cmd->parsed()) return table("show hist");
     if (metrics_cmd->parsed()) return simple(o, "show metrics", &asIs);
+    if (agent_cmd->parsed()) return json ? simple(o, "show agent json", &pretty) : simple(o, "show agent", &asIs);
+    if (host_drain_cmd->parsed()) return simple(o, "drain", &asIs);
+    if (undrain_cmd->parsed()) return simple(o, "undrain", &asIs);
     if (reload_cmd->parsed()) {
       Options r = o;
       if (!o.timeout_given) r.timeout_s = 130;  // past preforkd's default reload drain deadline

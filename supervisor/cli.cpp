@@ -47,6 +47,7 @@ struct FlagValues {
     control.group = seed.control.group;
     control.admin_group = seed.control.admin_group;
     control.idle_timeout = durationText(seed.control.idle_timeout);
+    if (seed.agent.listen) agent_listen = formatAddress(*seed.agent.listen);
     PoolSettings& pool = config.pool;
     LifecycleSettings& life = config.lifecycle;
     OverloadSettings& over = config.overload;
@@ -74,6 +75,9 @@ struct FlagValues {
          "on SIGUSR2, how long the new binary has to become ready"},
         {"--queue-timeout", &over.queue_timeout, "", false,
          "a client queued longer than this gets the busy line"},
+        {"--agent-announce", &config.agent.announce, "", true,
+         "with --agent-listen, SIGTERM first makes the agent say drain for this long (still "
+         "serving) before the graceful shutdown; 0: no announce"},
     };
     for (DurationFlag& d : durations) d.text = durationText(*d.target);
   }
@@ -90,6 +94,7 @@ struct FlagValues {
 
   SupervisorConfig config;
   std::vector<std::string> listen;
+  std::string agent_listen;
   std::string pool_mode, policy;
   std::vector<DurationFlag> durations;
   WorkerOptionText worker;
@@ -175,6 +180,23 @@ void defineFlags(CLI::App& app, FlagValues& v) {
         ->capture_default_str();
   }
   addWorkerOptions(app, v.worker);
+  app.add_option("--agent-listen", v.agent_listen,
+                 "answer HAProxy agent checks on this HOST:PORT (numeric); off by default");
+  app.add_option("--agent-allow", c.agent.allow,
+                 "only these peer IPs may query the agent (repeatable); default: any")
+      ->check([](const std::string& s) {
+        return ipKey(s) ? std::string() : "'" + s + "' is not a numeric IP address";
+      });
+  app.add_option("--agent-reference", c.agent.reference,
+                 "the agent's weight is usable workers over this many (the fleet's reference "
+                 "host); 0: this host's own capacity")
+      ->check(CLI::Range(std::size_t{0}, kMaxAgentReference))
+      ->capture_default_str();
+  app.add_option("--agent-balancers", c.agent.balancers,
+                 "number of HAProxy instances checking this host: each is told maxconn = usable "
+                 "workers / this")
+      ->check(CLI::Range(std::size_t{1}, kMaxAgentBalancers))
+      ->capture_default_str();
   app.add_option("--log-file", c.log_file,
                  "append log lines (supervisor and workers) to this file instead of stderr; "
                  "reopened on SIGUSR1");
@@ -203,6 +225,14 @@ std::string finish(FlagValues& v) {
     auto addr = parseHostPort(text, &error);
     if (!addr) return "--listen: " + error;
     c.listen.push_back(*addr);
+  }
+  if (v.agent_listen.empty()) {
+    c.agent.listen.reset();
+  } else {
+    std::string error;
+    auto addr = parseHostPort(v.agent_listen, &error);
+    if (!addr) return "--agent-listen: " + error;
+    c.agent.listen = *addr;
   }
   c.pool.mode = *parsePoolMode(v.pool_mode);
   c.pool.policy = *parseDispatchPolicy(v.policy);
@@ -250,8 +280,9 @@ std::string dashed(std::string_view key) {
 }
 
 bool flagGiven(const CLI::App& app, std::string_view key) {
-  // "pool.min_spare" -> "--min-spare"
-  const std::string flag = "--" + dashed(key.substr(key.find('.') + 1));
+  // "pool.min_spare" -> "--min-spare"; "agent.listen" -> "--agent-listen"
+  const std::string prefix = key.starts_with("agent.") ? "--agent-" : "--";
+  const std::string flag = prefix + dashed(key.substr(key.find('.') + 1));
   const CLI::Option* opt = app.get_option_no_throw(flag);
   return opt != nullptr && opt->count() > 0;
 }

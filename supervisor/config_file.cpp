@@ -116,7 +116,7 @@ KeySpec integerKey(std::string_view table, std::string_view key, Get get, std::u
   return spec;
 }
 
-enum class Zero { Rejected, MeansNoLimit };
+enum class Zero { Rejected, MeansNoLimit, Allowed };
 
 template <class Get>
 KeySpec durationKey(std::string_view table, std::string_view key, Get get, Zero zero) {
@@ -345,6 +345,40 @@ const std::vector<KeySpec>& keySpecs() {
     k.push_back(stringKey("control", "admin_group", PREFORKD_FIELD(control.admin_group), Lines::Single));
     k.push_back(durationKey("control", "idle_timeout", PREFORKD_FIELD(control.idle_timeout),
                             Zero::Rejected));
+    // [agent]
+    k.push_back({"agent", "listen",
+                 [](const toml::node& n, SupervisorConfig& c) -> std::optional<Problem> {
+                   if (!n.is_string()) return wrongType(n, "a string \"HOST:PORT\" (\"\": off)");
+                   const std::string& text = n.as_string()->get();
+                   if (text.empty()) {
+                     c.agent.listen.reset();
+                     return std::nullopt;
+                   }
+                   std::string error;
+                   auto a = parseHostPort(text, &error);
+                   if (!a) return Problem{error};
+                   c.agent.listen = *a;
+                   return std::nullopt;
+                 },
+                 [](const SupervisorConfig& c) {
+                   return tomlString(c.agent.listen ? formatAddress(*c.agent.listen) : "");
+                 }});
+    k.push_back({"agent", "allow",
+                 [](const toml::node& n, SupervisorConfig& c) -> std::optional<Problem> {
+                   std::vector<std::string> ips;
+                   auto p = stringList(n, &ips, [](const std::string& s) {
+                     return ipKey(s) ? std::string() : "'" + s + "' is not a numeric IP address";
+                   });
+                   if (p) return p;
+                   c.agent.allow = std::move(ips);
+                   return std::nullopt;
+                 },
+                 [](const SupervisorConfig& c) { return tomlStringArray(c.agent.allow); }});
+    k.push_back(integerKey("agent", "reference", PREFORKD_FIELD(agent.reference), 0,
+                           kMaxAgentReference));
+    k.push_back(integerKey("agent", "balancers", PREFORKD_FIELD(agent.balancers), 1,
+                           kMaxAgentBalancers));
+    k.push_back(durationKey("agent", "announce", PREFORKD_FIELD(agent.announce), Zero::Allowed));
     // [log]
     k.push_back({"log", "level",
                  [](const toml::node& n, SupervisorConfig& c) -> std::optional<Problem> {
@@ -481,6 +515,12 @@ std::string renderConfig(const SupervisorConfig& config) {
 
 std::optional<ConfigProblem> checkConsistency(const SupervisorConfig& config) {
   if (config.listen.empty()) return ConfigProblem{{"server.listen"}, "needs at least one address"};
+  if (std::string e = validateAgentSettings(config.agent); !e.empty()) {
+    // "agent balancers must be ..." names its key as its second word.
+    const std::size_t from = e.find(' ') + 1;
+    std::string key = "agent." + e.substr(from, e.find_first_of(" :", from) - from);
+    return ConfigProblem{{std::move(key)}, std::move(e)};
+  }
   std::string error = validatePoolSettings(config.pool);
   if (error.empty()) return std::nullopt;
   // The message names the settings in flag terms ("min-spare (5) exceeds max-spare (3)"):

@@ -31,6 +31,7 @@ struct ControlActions {
   std::function<void(std::function<void(std::string error)> done)> reload;
   std::function<std::string()> reopen_logs;
   std::function<std::string(bool graceful)> shutdown;
+  std::function<std::string(bool on)> drain;  // enter (true) or leave the drain state
 };
 
 }  // namespace preforkd

@@ -45,6 +45,8 @@ const std::vector<Syntax>& syntaxTable() {
        "latency percentiles in microseconds"},
       {{"show", "metrics"}, ControlVerb::ShowMetrics, Args::None, "show metrics",
        "everything in the Prometheus text format"},
+      {{"show", "agent"}, ControlVerb::ShowAgent, Args::Json, "show agent [json]",
+       "the HAProxy agent answer and why, drain state, peers"},
       {{"set", "workers"}, ControlVerb::SetWorkers, Args::Count, "set workers N",
        "resize the pool"},
       {{"set", "policy"}, ControlVerb::SetPolicy, Args::Policy, "set policy NAME",
@@ -61,6 +63,9 @@ const std::vector<Syntax>& syntaxTable() {
        "start a new generation; answers once it is ready"},
       {{"reopen-logs"}, ControlVerb::ReopenLogs, Args::None, "reopen-logs",
        "reopen log files (after rotation)"},
+      {{"drain"}, ControlVerb::Drain, Args::None, "drain",
+       "the agent says drain (balancers stop sending); clients are still served"},
+      {{"undrain"}, ControlVerb::Undrain, Args::None, "undrain", "leave the drain state"},
       {{"shutdown"}, ControlVerb::Shutdown, Args::Shutdown, "shutdown [graceful|now]",
        "stop; graceful lets busy workers finish"},
   };
@@ -162,6 +167,17 @@ std::string run(const ControlCommand& cmd, const ControlActions& a) {
       if (!s) return notAvailable("show metrics");
       return renderMetrics(*s);
     }
+    case ControlVerb::ShowAgent: {
+      const auto s = snap();
+      if (!s) return notAvailable("show agent");
+      return cmd.json ? renderJsonLine(agentJson(*s)) : renderAgent(*s);
+    }
+    case ControlVerb::Drain:
+      if (!a.drain) return notAvailable("drain");
+      return outcome(a.drain(true), "draining");
+    case ControlVerb::Undrain:
+      if (!a.drain) return notAvailable("undrain");
+      return outcome(a.drain(false), "ready");
     case ControlVerb::SetWorkers:
       if (!a.set_workers) return notAvailable("set workers");
       return outcome(a.set_workers(static_cast<std::size_t>(cmd.number)),
@@ -221,6 +237,7 @@ AccessLevel requiredLevel(ControlVerb verb) noexcept {
     case ControlVerb::ShowConns:
     case ControlVerb::ShowHist:
     case ControlVerb::ShowMetrics:
+    case ControlVerb::ShowAgent:
       return AccessLevel::ReadOnly;
     default:
       return AccessLevel::Admin;

@@ -39,6 +39,9 @@ enum class ControlVerb {
   Reload,
   ReopenLogs,
   Shutdown,
+  ShowAgent,
+  Drain,
+  Undrain,
 };
 
 struct ControlCommand {

@@ -103,6 +103,29 @@ std::string renderMetrics(const StatsSnapshot& s) {
            s.halted ? 1 : 0);
   e.single("preforkd_draining", "gauge", "1 while the supervisor is shutting down.",
            s.draining ? 1 : 0);
+  e.single("preforkd_drain", "gauge",
+           "1 while in the drain state (the agent says drain; clients are still served).",
+           s.drain ? 1 : 0);
+  if (s.agent.enabled) {
+    const AgentSnapshot& a = s.agent;
+    e.family("preforkd_agent_state", "gauge", "The HAProxy agent answer's state (1 for the current one).");
+    for (AgentState st : {AgentState::Ready, AgentState::Drain, AgentState::Down}) {
+      e.sample("preforkd_agent_state", a.answer.state == st ? 1 : 0, label("state", toString(st)));
+    }
+    e.single("preforkd_agent_weight_percent", "gauge",
+             "The weight the agent announces (0 unless ready).", a.answer.weight_percent);
+    e.single("preforkd_agent_maxconn", "gauge",
+             "The maxconn the agent announces per balancer (0 unless ready).", a.answer.maxconn);
+    e.single("preforkd_agent_usable_workers", "gauge",
+             "Workers the agent counts as able to take new clients.", a.view.usable);
+    e.single("preforkd_agent_checks_total", "counter", "Agent checks answered.", a.counters.checks);
+    e.single("preforkd_agent_refused_total", "counter",
+             "Agent connections closed unanswered: peer not in the allow list.", a.counters.refused);
+    e.single("preforkd_agent_overflow_total", "counter",
+             "Agent connections closed unanswered: too many open at once.", a.counters.overflow);
+    e.single("preforkd_agent_errors_total", "counter", "Agent answers that could not be sent.",
+             a.counters.errors);
+  }
   e.single("preforkd_queue_length", "gauge", "Accepted connections waiting for an idle worker.",
            s.queued);
   e.single("preforkd_queue_length_max", "gauge", "Highest queue length seen.", c.queued_max);

@@ -1,29 +1,13 @@
 #include "supervisor/source_limiter.h"
 
-#include <netinet/in.h>
 
-#include <cstring>
 
 namespace preforkd {
 
 // The address bytes: 4 for IPv4 (and IPv4-mapped IPv6, so a dual-stack listener cannot be
 // used to double the cap), 16 for IPv6. The lengths keep the two spaces apart. Other
 // families (unix-domain peers carry no address) give "": not limited, not tracked.
-std::string SourceLimiter::key(const SocketAddress& peer) {
-  if (peer.family() == AF_INET) {
-    sockaddr_in in{};
-    std::memcpy(&in, &peer.storage, sizeof in);
-    return std::string(reinterpret_cast<const char*>(&in.sin_addr), sizeof in.sin_addr);
-  }
-  if (peer.family() == AF_INET6) {
-    sockaddr_in6 in6{};
-    std::memcpy(&in6, &peer.storage, sizeof in6);
-    const auto* bytes = reinterpret_cast<const char*>(&in6.sin6_addr);
-    if (IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr)) return std::string(bytes + 12, 4);
-    return std::string(bytes, sizeof in6.sin6_addr);
-  }
-  return {};
-}
+std::string SourceLimiter::key(const SocketAddress& peer) { return ipKey(peer); }
 
 bool SourceLimiter::tryAcquire(const SocketAddress& peer) {
   if (max_ == 0) return true;

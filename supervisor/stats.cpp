@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "common/socket_address.h"
 
@@ -43,6 +44,37 @@ std::vector<NamedHistogram> namedHistograms(const SupervisorHistograms& h) {
   };
 }
 
+std::string renderAgent(const StatsSnapshot& s) {
+  std::string out;
+  auto line = [&out](std::string_view key, const auto& value) {
+    out += fmt::format("{}: {}\n", key, value);
+  };
+  const AgentSnapshot& a = s.agent;
+  line("agent", a.enabled ? a.address : std::string("off"));
+  line("drain", s.drain ? fmt::format("on ({}, {} s)", s.drain_reason, secondsText(s.drain_age))
+                        : std::string("off"));
+  if (!a.enabled) return out;
+  std::string answer = a.answer.line;
+  while (!answer.empty() && answer.back() == '\n') answer.pop_back();
+  line("answer", answer);
+  line("state", toString(a.answer.state));
+  line("reason", a.answer.reason);
+  line("usable", a.view.usable);
+  line("capacity", a.view.capacity);
+  line("reference", a.view.reference != 0 ? a.view.reference : a.view.capacity);
+  line("balancers", a.view.balancers);
+  line("allow", a.allow.empty() ? std::string("any") : fmt::format("{}", fmt::join(a.allow, " ")));
+  line("checks", a.counters.checks);
+  line("refused", a.counters.refused);
+  line("overflow", a.counters.overflow);
+  line("errors", a.counters.errors);
+  for (const AgentPeer& p : a.peers) {
+    out += fmt::format("peer: {} from {} checks {} last {} s ago\n", p.label, p.address, p.checks,
+                       secondsText(s.now - p.last_check));
+  }
+  return out;
+}
+
 std::string renderInfo(const StatsSnapshot& s) {
   std::string out;
   auto line = [&out](std::string_view key, const auto& value) {
@@ -72,6 +104,9 @@ std::string renderInfo(const StatsSnapshot& s) {
   line("throttled", s.throttled ? "yes" : "no");
   line("throttle_reason", s.throttle_reason.empty() ? "-" : s.throttle_reason);
   line("halted", s.halted ? "yes" : "no");
+  line("drain", s.drain ? "on" : "off");
+  line("agent", s.agent.enabled ? s.agent.address : std::string("off"));
+  if (s.agent.enabled) line("agent_state", toString(s.agent.answer.state));
   line("conns_accepted", c.accepted);
   line("conns_dispatched", c.dispatched);
   line("conns_redispatched", s.redispatched);

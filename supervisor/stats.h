@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "common/histogram.h"
+#include "supervisor/agent_answer.h"
+#include "supervisor/agent_peers.h"
 #include "supervisor/child_table.h"
 #include "supervisor/listener_stats.h"
 #include "supervisor/pool_settings.h"
@@ -70,6 +72,17 @@ struct ConnectionRow {
   std::chrono::nanoseconds queue_wait{0};  // accept -> hand-off (so far, if still queued)
 };
 
+// The HAProxy agent endpoint and the drain state (`show agent`).
+struct AgentSnapshot {
+  bool enabled = false;            // an agent endpoint is listening
+  std::string address;             // its numeric bound address
+  std::vector<std::string> allow;  // empty: any peer
+  AgentView view;                  // what the answer is computed from
+  AgentAnswer answer;              // what a check gets now
+  AgentCounters counters;
+  std::vector<AgentPeer> peers;    // most recent first
+};
+
 struct StatsSnapshot {
   pid_t pid = 0;
   std::string version;
@@ -81,7 +94,11 @@ struct StatsSnapshot {
   std::size_t queued = 0;
   std::uint64_t redispatched = 0;
   bool throttled = false;
-  bool draining = false;
+  bool draining = false;              // shutting down
+  bool drain = false;                 // drain state: the agent says drain, clients still served
+  std::string drain_reason;           // "control", "SIGTERM", ...
+  std::chrono::nanoseconds drain_age{0};
+  AgentSnapshot agent;
   SupervisorCounters counters;
   TimePoint now{};
   std::vector<ChildRecord> children;  // live children only, by slot
@@ -103,6 +120,8 @@ struct StatsSnapshot {
 
 // `show info`: "key: value" lines (a key may repeat: `listen`, `listen_queue`).
 std::string renderInfo(const StatsSnapshot& s);
+// `show agent`: the agent endpoint's answer and why, its counters, one line per peer label.
+std::string renderAgent(const StatsSnapshot& s);
 // `show workers`: a header, one row per child, then "scoreboard: " and renderScoreboard().
 std::string renderWorkers(const StatsSnapshot& s);
 // One character per live child, in slot order (Apache mod_status style):

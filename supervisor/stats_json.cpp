@@ -17,6 +17,42 @@ std::string renderJsonLine(const Json& j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
+Json agentJson(const StatsSnapshot& s) {
+  const AgentSnapshot& a = s.agent;
+  Json j;
+  j["enabled"] = a.enabled;
+  j["address"] = a.enabled ? Json(a.address) : Json(nullptr);
+  j["drain"] = {{"on", s.drain},
+                {"reason", s.drain ? Json(s.drain_reason) : Json(nullptr)},
+                {"age_s", s.drain ? Json(toSeconds(s.drain_age)) : Json(nullptr)}};
+  if (!a.enabled) return j;
+  std::string answer = a.answer.line;
+  while (!answer.empty() && answer.back() == '\n') answer.pop_back();
+  j["answer"] = answer;
+  j["state"] = toString(a.answer.state);
+  j["reason"] = a.answer.reason;
+  j["weight_percent"] = a.answer.weight_percent;
+  j["maxconn"] = a.answer.maxconn;
+  j["usable"] = a.view.usable;
+  j["capacity"] = a.view.capacity;
+  j["reference"] = a.view.reference != 0 ? a.view.reference : a.view.capacity;
+  j["balancers"] = a.view.balancers;
+  j["allow"] = a.allow;
+  j["counters"] = {{"checks", a.counters.checks},
+                   {"refused", a.counters.refused},
+                   {"overflow", a.counters.overflow},
+                   {"errors", a.counters.errors}};
+  Json peers = Json::array();
+  for (const AgentPeer& p : a.peers) {
+    peers.push_back({{"label", p.label},
+                     {"address", p.address},
+                     {"checks", p.checks},
+                     {"last_check_age_s", toSeconds(s.now - p.last_check)}});
+  }
+  j["peers"] = std::move(peers);
+  return j;
+}
+
 Json infoJson(const StatsSnapshot& s) {
   const SupervisorCounters& c = s.counters;
   Json listeners = Json::array();
@@ -51,6 +87,7 @@ Json infoJson(const StatsSnapshot& s) {
   j["throttled"] = s.throttled;
   j["throttle_reason"] = s.throttle_reason;
   j["halted"] = s.halted;
+  j["drain"] = s.drain;
   j["queue"] = {{"now", s.queued},
                 {"max", c.queued_max},
                 {"capacity", s.queue_capacity},

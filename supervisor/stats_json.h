@@ -19,6 +19,7 @@ nlohmann::ordered_json infoJson(const StatsSnapshot& s);
 nlohmann::ordered_json workersJson(const StatsSnapshot& s);
 nlohmann::ordered_json connsJson(const StatsSnapshot& s);
 nlohmann::ordered_json histJson(const StatsSnapshot& s);
+nlohmann::ordered_json agentJson(const StatsSnapshot& s);
 
 // j.dump() + "\n".
 std::string renderJsonLine(const nlohmann::ordered_json& j);

@@ -108,11 +108,13 @@ Supervisor::Supervisor(SupervisorConfig config, ConfigReloader reloader, Program
 
   openListeners();
   openControlSocket();
+  openAgent();
   for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2}) {
     EventPtr ev(evsignal_new(base_.get(), sig, &onSignal, this));
     if (!ev || event_add(ev.get(), nullptr) != 0) throw StartupError("cannot watch signals");
     signal_events_.push_back(std::move(ev));
   }
+  makeTimer(announce_timer_, &Supervisor::announceOver);
   makeTimer(respawn_timer_, &Supervisor::respawnTimerFired);
   makeTimer(accept_resume_timer_, &Supervisor::acceptResumeTimerFired);
   makeTimer(shutdown_timer_, &Supervisor::shutdownDeadline);
@@ -148,6 +150,15 @@ void Supervisor::openListeners() {
     inherited = takeInheritedListeners();
   } catch (const std::runtime_error& e) {
     throw StartupError(e.what());
+  }
+  // A socket named "agent" is the agent endpoint's (systemd's FileDescriptorName=, or a hot
+  // upgrade's predecessor); every other one is a service listener.
+  for (auto it = inherited.begin(); it != inherited.end(); ++it) {
+    if (it->name == "agent") {
+      inherited_agent_ = std::move(it->listener);
+      inherited.erase(it);
+      break;
+    }
   }
   if (!inherited.empty()) {
     // Socket activation or a hot upgrade: the passed sockets are the listeners; --listen only
@@ -186,6 +197,30 @@ void Supervisor::openControlSocket() {
   } catch (const std::runtime_error& e) {
     throw StartupError(e.what());
   }
+}
+
+void Supervisor::openAgent() {
+  std::optional<Listener> l = std::move(inherited_agent_);
+  inherited_agent_.reset();
+  if (l) {
+    spdlog::info("agent: using inherited socket {} (fd {})", l->address, l->fd.get());
+  } else if (config_.agent.listen) {
+    try {
+      l = openListener(*config_.agent.listen, 64);
+    } catch (const std::runtime_error& e) {
+      throw StartupError(std::string("agent endpoint: ") + e.what());
+    }
+  } else {
+    return;
+  }
+  try {
+    agent_ = std::make_unique<AgentEndpoint>(base_.get(), std::move(*l), config_.agent.allow, [this] {
+      return agentAnswer(agentView(Clock::now())).line;
+    });
+  } catch (const std::runtime_error& e) {
+    throw StartupError(e.what());
+  }
+  spdlog::info("agent: answering HAProxy agent checks on {}", agent_->address());
 }
 
 void Supervisor::makeTimer(Timer& t, void (Supervisor::*fire)()) {
@@ -248,7 +283,7 @@ void Supervisor::onSignal(evutil_socket_t sig, short, void* arg) noexcept {
   try {
     switch (sig) {
       case SIGCHLD: self->reapChildren(); break;
-      case SIGTERM: self->beginShutdown(true, "SIGTERM"); break;
+      case SIGTERM: self->requestShutdown(true, "SIGTERM"); break;
       case SIGINT: self->beginShutdown(false, "SIGINT"); break;
       case SIGQUIT: self->beginShutdown(false, "SIGQUIT"); break;
       case SIGHUP: self->reload([](const std::string&) {}); break;
@@ -431,6 +466,7 @@ void Supervisor::pump() {
   checkGenerationUp();
   checkReadyAndDone();
   armTickIfNeeded();
+  noteAgentState();
 }
 
 void Supervisor::sendAssignment(const Assignment& a) {
@@ -906,6 +942,90 @@ void Supervisor::expireQueue(TimePoint now) {
 
 // ---------------------------------------------------------------- shutdown
 
+void Supervisor::requestShutdown(bool graceful, const char* why) {
+  const TimePoint now = Clock::now();
+  if (!graceful || shutting_down_ || !agent_ || config_.agent.announce.count() == 0) {
+    event_del(announce_timer_.event.get());
+    beginShutdown(graceful, why);
+    return;
+  }
+  if (evtimer_pending(announce_timer_.event.get(), nullptr)) {
+    spdlog::warn("{} again: not waiting for the drain announce", why);
+    event_del(announce_timer_.event.get());
+    beginShutdown(true, why);
+    return;
+  }
+  // Balancers must hear "drain" before the listeners close; a drain already announced for
+  // long enough (an operator drained the host first) needs no second wait.
+  const auto announced = drain_ ? now - drain_->since : Clock::duration::zero();
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      config_.agent.announce - announced);
+  if (left.count() <= 0) {
+    beginShutdown(true, why);
+    return;
+  }
+  setDrain(true, why);
+  notifier_->stopping();
+  spdlog::info("{}: announcing the drain to balancers for {} ms, still serving; then shutting down",
+               why, left.count());
+  announce_why_ = why;
+  arm(announce_timer_, left);
+}
+
+void Supervisor::announceOver() { beginShutdown(true, announce_why_); }
+
+std::string Supervisor::setDrain(bool on, const char* why) {
+  if (on) {
+    if (drain_) return "";  // already draining: idempotent
+    drain_ = DrainState{why, Clock::now()};
+    spdlog::info("{}: drain: the agent says drain; clients are still served", why);
+    return "";
+  }
+  if (shutting_down_ || evtimer_pending(announce_timer_.event.get(), nullptr)) {
+    return "shutting down: the drain cannot be left";
+  }
+  if (!drain_) return "";
+  spdlog::info("{}: undrain after {} ms: the agent says ready again", why,
+               std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - drain_->since).count());
+  drain_.reset();
+  return "";
+}
+
+AgentView Supervisor::agentView(TimePoint now) const {
+  const ChildTable& t = dispatcher_.children();
+  const Generation gen = dispatcher_.generation();
+  AgentView v;
+  v.draining = shutting_down_ || drain_.has_value();
+  v.spawn_blocked = halted_ || throttled(now);
+  v.reference = config_.agent.reference;
+  v.balancers = config_.agent.balancers;
+  const std::size_t ready = t.activeOf(gen) - t.startingOf(gen);
+  if (config_.pool.mode == PoolMode::Static) {
+    v.capacity = config_.pool.workers;
+    // Children starting now count: a replacement is Ready in milliseconds unless the brake
+    // holds (then only the ones already serving can be promised).
+    v.usable = v.spawn_blocked ? ready : t.activeOf(gen);
+  } else {
+    v.capacity = config_.pool.max_children;
+    v.usable = v.spawn_blocked ? ready : std::max(ready, config_.pool.max_children);
+  }
+  return v;
+}
+
+void Supervisor::noteAgentState() {
+  if (!agent_) return;
+  const AgentView v = agentView(Clock::now());
+  const AgentState state = v.draining                        ? AgentState::Drain
+                           : v.usable == 0 && v.spawn_blocked ? AgentState::Down
+                                                               : AgentState::Ready;
+  if (agent_state_ == state) return;
+  agent_state_ = state;
+  const AgentAnswer a = agentAnswer(v);
+  std::string line = a.line;
+  if (!line.empty()) line.pop_back();
+  spdlog::info("agent: state {}: answering '{}' ({})", toString(state), line, a.reason);
+}
+
 void Supervisor::beginShutdown(bool graceful, const char* why) {
   if (shutting_down_) {
     if (!killing_) {
@@ -916,8 +1036,14 @@ void Supervisor::beginShutdown(bool graceful, const char* why) {
     return;
   }
   shutting_down_ = true;
-  // A hot upgrade's old supervisor hands the service over: systemd must not see it stop.
-  if (std::string_view(why) != "hot upgrade") notifier_->stopping();
+  event_del(announce_timer_.event.get());
+  // A hot upgrade's old supervisor hands the service over: systemd must not see it stop, and
+  // the successor answers the agent from now on.
+  if (std::string_view(why) != "hot upgrade") {
+    notifier_->stopping();
+  } else {
+    agent_.reset();
+  }
   if (graceful) {
     spdlog::info("{}: shutting down (busy workers get up to {} ms to finish)", why,
                  config_.lifecycle.shutdown_timeout.count());
@@ -1138,10 +1264,18 @@ void Supervisor::beginUpgrade() {
     return;
   }
   std::vector<int> fds;
-  for (const ListenerSlot& l : listeners_) fds.push_back(l.listener.fd.get());
+  std::vector<std::string> names;
+  for (const ListenerSlot& l : listeners_) {
+    fds.push_back(l.listener.fd.get());
+    names.emplace_back("listen");
+  }
+  if (agent_) {
+    fds.push_back(agent_->fd());
+    names.emplace_back("agent");
+  }
   UpgradeChild child;
   try {
-    child = startUpgrade(image_.exe, image_.argv, fds, dispatcher_.generation() + 1);
+    child = startUpgrade(image_.exe, image_.argv, fds, names, dispatcher_.generation() + 1);
   } catch (const std::system_error& e) {
     spdlog::error("SIGUSR2: hot upgrade failed to start: {}; still serving", e.what());
     return;
@@ -1271,6 +1405,22 @@ StatsSnapshot Supervisor::snapshot() const {
   s.halted = halted_;
   s.throttle_reason = s.throttled ? throttle_reason_ : "";
   s.draining = shutting_down_;
+  s.drain = drain_.has_value() || shutting_down_;
+  if (drain_) {
+    s.drain_reason = drain_->reason;
+    s.drain_age = s.now - drain_->since;
+  } else if (shutting_down_) {
+    s.drain_reason = "shutdown";
+  }
+  if (agent_) {
+    s.agent.enabled = true;
+    s.agent.address = agent_->address();
+    s.agent.allow = config_.agent.allow;
+    s.agent.view = agentView(s.now);
+    s.agent.answer = agentAnswer(s.agent.view);
+    s.agent.counters = agent_->counters();
+    s.agent.peers = agent_->peers().rows();
+  }
   s.counters = counters_;
   s.generation = dispatcher_.generation();
   s.pool = config_.pool;
@@ -1367,13 +1517,19 @@ ControlActions Supervisor::controlActions() {
     counters_ = SupervisorCounters{};
     histograms_ = SupervisorHistograms{};
     dispatcher_.clearCounters();
+    if (agent_) agent_->clearCounters();
     spdlog::info("control: counters cleared");
   };
   a.reload = [this](std::function<void(std::string)> done) { reload(std::move(done)); };
   a.reopen_logs = [] { return reopenLogs(); };
   a.shutdown = [this](bool graceful) {
-    beginShutdown(graceful, graceful ? "control: shutdown" : "control: shutdown now");
+    requestShutdown(graceful, graceful ? "control: shutdown" : "control: shutdown now");
     return std::string();
+  };
+  a.drain = [this](bool on) {
+    std::string error = setDrain(on, "control");
+    noteAgentState();
+    return error;
   };
   return a;
 }

@@ -32,6 +32,8 @@
 #include "common/status_protocol.h"
 #include "common/unique_fd.h"
 #include "supervisor/admission.h"
+#include "supervisor/agent_answer.h"
+#include "supervisor/agent_endpoint.h"
 #include "supervisor/control_actions.h"
 #include "supervisor/control_socket.h"
 #include "supervisor/crash_window.h"
@@ -115,6 +117,7 @@ class Supervisor {
   // --- start-up
   void openListeners();
   void openControlSocket();
+  void openAgent();
   void makeTimer(Timer& t, void (Supervisor::*fire)());
   void arm(Timer& t, std::chrono::milliseconds delay);
 
@@ -154,7 +157,14 @@ class Supervisor {
   void terminate(ChildRecord& child, TimePoint now);
 
   // --- operator actions (signals and the control socket)
+  // SIGTERM / `shutdown`: with an agent endpoint, announce the drain first (see AgentSettings).
+  void requestShutdown(bool graceful, const char* why);
+  void announceOver();
   void beginShutdown(bool graceful, const char* why);
+  std::string setDrain(bool on, const char* why);
+  // --- the HAProxy agent
+  AgentView agentView(TimePoint now) const;
+  void noteAgentState();  // one log line per state transition
   void shutdownDeadline();
   void shutdownTerm();
   void killRemaining();
@@ -198,8 +208,19 @@ class Supervisor {
   bool probe_due_ = false;  // throttled: the back-off delay is over, one child may start
   std::unique_ptr<ServiceNotifier> notifier_;  // systemd Type=notify: READY, STATUS, watchdog
 
+  // The HAProxy agent endpoint (null when off) and the drain state it announces.
+  std::unique_ptr<AgentEndpoint> agent_;
+  std::optional<Listener> inherited_agent_;  // from systemd or a hot-upgrade predecessor
+  struct DrainState {
+    std::string reason;
+    TimePoint since{};
+  };
+  std::optional<DrainState> drain_;
+  std::optional<AgentState> agent_state_;  // last state logged
+  const char* announce_why_ = "";           // the shutdown request waiting for the announce
+
   std::vector<EventPtr> signal_events_;
-  Timer respawn_timer_, accept_resume_timer_, shutdown_timer_, term_timer_, kill_timer_,
+  Timer announce_timer_, respawn_timer_, accept_resume_timer_, shutdown_timer_, term_timer_, kill_timer_,
       tick_timer_, upgrade_timer_;
   static constexpr std::chrono::milliseconds kTickInterval{200};
 

@@ -8,6 +8,7 @@
 #include <spdlog/common.h>
 
 #include "common/socket_address.h"
+#include "supervisor/agent_settings.h"
 #include "supervisor/control_settings.h"
 #include "supervisor/pool_settings.h"
 #include "worker/worker_settings.h"
@@ -24,6 +25,7 @@ struct SupervisorConfig {
   std::vector<std::string> worker_exec;  // non-empty: fork+exec this program as each worker
   std::string control_socket;  // empty: no control socket
   ControlSettings control;     // its mode, group, admin group and bounds
+  AgentSettings agent;         // the HAProxy agent-check endpoint (off by default)
   spdlog::level::level_enum log_level = spdlog::level::info;
   std::string log_file;           // empty: stderr (journald under systemd); see common/logging.h
   std::string user;               // empty: keep the identity preforkd was started with

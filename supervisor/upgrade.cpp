@@ -33,7 +33,9 @@ std::optional<long> envNumber(const char* name) {
 }  // namespace
 
 UpgradeChild startUpgrade(const std::string& exe, const std::vector<std::string>& argv,
-                          const std::vector<int>& listener_fds, Generation first_generation) {
+                          const std::vector<int>& listener_fds,
+                          const std::vector<std::string>& listener_names,
+                          Generation first_generation) {
   const int n = static_cast<int>(listener_fds.size());
   const int channel_target = kListenFdsStart + n;
   // Build everything before fork: the child only makes simple system calls.
@@ -50,7 +52,11 @@ UpgradeChild startUpgrade(const std::string& exe, const std::vector<std::string>
     env.emplace_back(var);
   }
   std::string names = "LISTEN_FDNAMES=";
-  for (int i = 0; i < n; ++i) names += i == 0 ? "listen" : ":listen";
+  for (int i = 0; i < n; ++i) {
+    const auto k = static_cast<std::size_t>(i);
+    names += i == 0 ? "" : ":";
+    names += k < listener_names.size() ? listener_names[k] : "listen";
+  }
   env.push_back(names);
   env.push_back("LISTEN_FDS=" + std::to_string(n));
   env.push_back("PREFORKD_UPGRADE_FD=" + std::to_string(channel_target));

@@ -40,8 +40,12 @@ struct UpgradeChild {
   UniqueFd channel;
 };
 
+// `listener_names` (LISTEN_FDNAMES) tells the successor what each socket is: "listen" for
+// the service, "agent" for the agent endpoint.
 UpgradeChild startUpgrade(const std::string& exe, const std::vector<std::string>& argv,
-                          const std::vector<int>& listener_fds, Generation first_generation);
+                          const std::vector<int>& listener_fds,
+                          const std::vector<std::string>& listener_names,
+                          Generation first_generation);
 
 UniqueFd takeUpgradeChannel();
 // PREFORKD_FIRST_GENERATION when set by the previous binary (and unsets it), else 1.

@@ -291,7 +291,7 @@ TEST(Cli, FlagsAndKeysShareTheirRanges) {
     SCOPED_TRACE(range.key);
     const std::string table = range.key.substr(0, range.key.find('.'));
     std::string name = range.key.substr(range.key.find('.') + 1);
-    std::string flag = "--" + name;
+    std::string flag = (table == "agent" ? "--agent-" : "--") + name;
     for (char& ch : flag) {
       if (ch == '_') ch = '-';
     }

@@ -69,6 +69,13 @@ group = "adm"
 admin_group = "sudo"
 idle_timeout = "30s"
 
+[agent]
+listen = "127.0.0.1:7003"
+allow = ["127.0.0.1", "::1"]
+reference = 16
+balancers = 2
+announce = "3s"
+
 [log]
 level = "debug"
 file = "/var/log/preforkd/preforkd.log"
@@ -138,6 +145,12 @@ TEST(ConfigFile, EveryKeyIsParsed) {
   EXPECT_EQ(c.worker.rpc_max_frame, 65536u);
   EXPECT_EQ(c.worker_exec, (std::vector<std::string>{"/usr/bin/preforkd-worker", "--service", "rpc"}));
   EXPECT_EQ(c.control_socket, "/run/x/control.sock");
+  ASSERT_TRUE(c.agent.listen);
+  EXPECT_EQ(formatAddress(*c.agent.listen), "127.0.0.1:7003");
+  EXPECT_EQ(c.agent.allow, (std::vector<std::string>{"127.0.0.1", "::1"}));
+  EXPECT_EQ(c.agent.reference, 16u);
+  EXPECT_EQ(c.agent.balancers, 2u);
+  EXPECT_EQ(c.agent.announce, milliseconds(3000));
   EXPECT_EQ(c.log_level, spdlog::level::debug);
   EXPECT_EQ(c.worker.log_level, spdlog::level::debug);
   EXPECT_EQ(c.log_file, "/var/log/preforkd/preforkd.log");

@@ -87,6 +87,10 @@ TEST(ControlCommands, ParseTable) {
       {"shutdown", ControlVerb::Shutdown, false, 0, "", true},
       {"shutdown graceful", ControlVerb::Shutdown, false, 0, "", true},
       {"shutdown now", ControlVerb::Shutdown, false, 0, "", false},
+      {"show agent", ControlVerb::ShowAgent, false, 0, "", true},
+      {"show agent json", ControlVerb::ShowAgent, true, 0, "", true},
+      {"drain", ControlVerb::Drain, false, 0, "", true},
+      {"undrain", ControlVerb::Undrain, false, 0, "", true},
   };
   for (const Case& c : cases) {
     const ParsedCommand p = parseControlCommand(c.text);

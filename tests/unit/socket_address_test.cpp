@@ -46,3 +46,30 @@ TEST(SocketAddress, RejectsWithAReason) {
 
 }  // namespace
 }  // namespace preforkd
+
+namespace preforkd {
+namespace {
+
+TEST(SocketAddress, IpKeyIgnoresThePortAndMapsV4InV6) {
+  std::string error;
+  const auto v4 = parseHostPort("127.0.0.1:80", &error);
+  const auto v4other = parseHostPort("127.0.0.1:81", &error);
+  const auto mapped = parseHostPort("[::ffff:127.0.0.1]:80", &error);
+  const auto v6 = parseHostPort("[::1]:80", &error);
+  ASSERT_TRUE(v4 && v4other && mapped && v6);
+  EXPECT_EQ(ipKey(*v4), ipKey(*v4other));
+  EXPECT_EQ(ipKey(*v4), ipKey(*mapped));
+  EXPECT_NE(ipKey(*v4), ipKey(*v6));
+  EXPECT_EQ(ipKey(*v4).size(), 4u);
+  EXPECT_EQ(ipKey(*v6).size(), 16u);
+  EXPECT_EQ(ipKey("127.0.0.1"), ipKey(*v4));
+  EXPECT_EQ(ipKey("::ffff:127.0.0.1"), ipKey(*v4));
+  EXPECT_EQ(ipKey("::1"), ipKey(*v6));
+  EXPECT_FALSE(ipKey("127.0.0.1:80"));
+  EXPECT_FALSE(ipKey("localhost"));
+  EXPECT_FALSE(ipKey(""));
+  EXPECT_EQ(ipKey(SocketAddress{}), "");
+}
+
+}  // namespace
+}  // namespace preforkd

@@ -20,6 +20,7 @@ TEST(StatsJson, Info) {
       R"("policy":"least-served","workers":4,"min_spare":1,"max_spare":3,"max_children":10},)"
       R"("workers":{"total":4,"idle":1,"busy":1,"starting":1,"stopping":1,"old_generation":1},)"
       R"("throttled":true,"throttle_reason":"3 start-up failures in a row","halted":false,)"
+      R"("drain":false,)"
       R"("queue":{"now":2,"max":18,"capacity":64,"oldest_age_s":0.25},)"
       R"("connections":{"accepted":100,"dispatched":101,"redispatched":3,"completed":90,)"
       R"("dropped":5,"lost_in_service":6,"handed_over":21,"rejected":{"queue_full":14,)"

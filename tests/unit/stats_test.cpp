@@ -35,6 +35,8 @@ TEST(Stats, InfoByteForByte) {
             "throttled: yes\n"
             "throttle_reason: 3 start-up failures in a row\n"
             "halted: no\n"
+            "drain: off\n"
+            "agent: off\n"
             "conns_accepted: 100\n"
             "conns_dispatched: 101\n"
             "conns_redispatched: 3\n"
