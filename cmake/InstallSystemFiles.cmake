@@ -20,7 +20,7 @@ endif()
 file(INSTALL "${PREFORKD_SOURCE_DIR}/systemd/preforkd.toml" DESTINATION "${_config_dir}"
      PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 
-foreach(_unit preforkd.service preforkd.socket)
+foreach(_unit preforkd.service preforkd.socket preforkd-agent.socket)
   file(READ "${PREFORKD_SOURCE_DIR}/systemd/${_unit}" _text)
   string(REPLACE "/usr/bin/preforkd" "${_bindir}/preforkd" _text "${_text}")
   string(REPLACE "/etc/preforkd/" "${_config_dir}/" _text "${_text}")

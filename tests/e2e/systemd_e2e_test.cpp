@@ -38,7 +38,7 @@ bool exitedZero(const CommandResult& r) {
 class UnitsUnderTest {
  public:
   UnitsUnderTest() {
-    for (const char* unit : {"preforkd.service", "preforkd.socket"}) {
+    for (const char* unit : {"preforkd.service", "preforkd.socket", "preforkd-agent.socket"}) {
       std::string text = readFile(std::string(PREFORKD_SOURCE_DIR "/systemd/") + unit);
       for (std::size_t at; (at = text.find("/usr/bin/preforkd")) != std::string::npos;) {
         text.replace(at, std::strlen("/usr/bin/preforkd"), PREFORKD_BINARY);
@@ -67,7 +67,8 @@ TEST(SystemdUnits, VerifyPrintsNothing) {
   }
   std::vector<std::string> argv{findInPath("env"), "MANPATH=" + man.path(), analyze, "verify"};
   if (findInPath("man").empty()) argv.push_back("--man=no");  // nothing to check them with
-  argv.insert(argv.end(), {units.path("preforkd.service"), units.path("preforkd.socket")});
+  argv.insert(argv.end(), {units.path("preforkd.service"), units.path("preforkd.socket"),
+                           units.path("preforkd-agent.socket")});
   // verify exits 0 on unknown keys and bad values: any output at all is a failure.
   const CommandResult r = runCommand(argv, 60s);
   EXPECT_TRUE(exitedZero(r)) << r.output;
@@ -269,6 +270,39 @@ int freePort() {
   return ntohs(sin.sin_port);
 }
 
+// systemd passes the HAProxy agent's socket by name (FileDescriptorName=agent, see
+// systemd/preforkd-agent.socket): preforkd answers checks on it and serves clients on the other.
+TEST(SocketActivation, ASocketNamedAgentIsTheAgentEndpoint) {
+  const std::string activate = findInPath("systemd-socket-activate");
+  if (activate.empty()) GTEST_SKIP() << "needs systemd-socket-activate (Debian package systemd)";
+  const int port = freePort();
+  const int agent_port = freePort();
+  ASSERT_GT(port, 0);
+  ASSERT_GT(agent_port, 0);
+  const std::string addr = "127.0.0.1:" + std::to_string(port);
+  const std::string agent_addr = "127.0.0.1:" + std::to_string(agent_port);
+  LaunchOptions options;
+  options.default_listen = false;
+  options.wrapper = {activate, "--listen", addr, "--listen", agent_addr, "--fdname", "preforkd:agent"};
+  PreforkdProcess p({"--workers", "2", "--agent-announce", "100ms"}, options);
+  // The first check starts preforkd; it is answered once the loop runs.
+  Client check;
+  ASSERT_TRUE(eventually([&] { return check.connect(agent_port); }, 5s));
+  ASSERT_TRUE(p.waitForLog(std::regex("agent: using inherited socket " + agent_addr), 10s)) << p.log();
+  ASSERT_TRUE(p.waitForLog(std::regex(R"(info: ready: )"), 10s)) << p.log();
+  const Client::AllResult answer = check.readAll(5s);
+  EXPECT_TRUE(answer.eof);
+  EXPECT_TRUE(answer.data == "up ready 100% maxconn:2\n" || answer.data == "up ready 1% maxconn:1\n")
+      << "the first check may come before the workers: " << answer.data;
+  Client again;
+  ASSERT_TRUE(again.connect(agent_port));
+  EXPECT_EQ(again.readAll(5s).data, "up ready 100% maxconn:2\n");
+  Banner b;
+  EXPECT_TRUE(serveOne(port, &b));
+  EXPECT_EQ(p.log().find("listening on " + agent_addr), std::string::npos)
+      << "the agent socket must not serve clients";
+}
+
 TEST(SocketActivation, AClientIsServedThroughThePassedSocket) {
   const std::string activate = findInPath("systemd-socket-activate");
   if (activate.empty()) GTEST_SKIP() << "needs systemd-socket-activate (Debian package systemd)";
@@ -401,6 +435,7 @@ TEST(Install, IntoADestdir) {
       {"/etc/preforkd/preforkd.toml", 0644},
       {"/lib/systemd/system/preforkd.service", 0644},
       {"/lib/systemd/system/preforkd.socket", 0644},
+      {"/lib/systemd/system/preforkd-agent.socket", 0644},
       {"/usr/share/man/man8/preforkd.8", 0644},
       {"/usr/share/man/man1/preforkctl.1", 0644},
       {"/usr/share/doc/preforkd/README.md", 0644},

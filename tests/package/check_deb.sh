@@ -21,6 +21,7 @@ echo "built $(basename "$deb")"
 contents=$(dpkg-deb -c "$deb")
 for f in ./usr/bin/preforkd ./usr/bin/preforkd-worker ./etc/preforkd/preforkd.toml \
          ./lib/systemd/system/preforkd.service ./lib/systemd/system/preforkd.socket \
+         ./lib/systemd/system/preforkd-agent.socket \
          ./usr/share/man/man8/preforkd.8 ./usr/share/man/man1/preforkctl.1 \
          ./usr/share/doc/preforkd/README.md; do
   grep -qE " $f\$" <<<"$contents" || fail "$f is not in the package:"$'\n'"$contents"
