@@ -87,10 +87,12 @@ void AgentEndpoint::acceptAll() {
 void AgentEndpoint::serve(UniqueFd fd, const SocketAddress& peer) {
   if (!allow_.empty() && !allow_.contains(ipKey(peer))) {
     ++counters_.refused;
-    // Rate-limited by its nature: a balancer checks every few seconds; a scanner gets a line
-    // per connection at debug level only after the first.
-    if (counters_.refused == 1 || spdlog::should_log(spdlog::level::debug)) {
-      spdlog::warn("agent: refused {} (not in the agent allow list)", formatAddress(peer));
+    // At most one line per kRefusedLogInterval, however fast a scanner connects.
+    const auto now = std::chrono::steady_clock::now();
+    if (counters_.refused == 1 || now - last_refused_log_ >= kRefusedLogInterval) {
+      last_refused_log_ = now;
+      spdlog::warn("agent: refused {} (not in the agent allow list; {} refused so far)",
+                   formatAddress(peer), counters_.refused);
     }
     return;  // fd closes: nothing was sent, nothing unread matters
   }

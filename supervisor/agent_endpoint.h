@@ -35,6 +35,7 @@ class AgentEndpoint {
   static constexpr std::size_t kMaxOpen = 64;
   static constexpr std::chrono::milliseconds kPeerGrace{1000};
   static constexpr std::chrono::milliseconds kBackoff{100};
+  static constexpr std::chrono::seconds kRefusedLogInterval{10};
 
   using AnswerFn = std::function<std::string()>;
 
@@ -78,6 +79,7 @@ class AgentEndpoint {
   std::list<Conn> open_;
   AgentPeers peers_;
   AgentCounters counters_;
+  std::chrono::steady_clock::time_point last_refused_log_{};
 };
 
 }  // namespace preforkd

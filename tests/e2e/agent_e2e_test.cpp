@@ -136,7 +136,7 @@ TEST(Agent, AllowListClosesOthersUnanswered) {
   Check allowed = agentCheck(port, "lb\n", "127.0.0.2");
   EXPECT_EQ(allowed.data, "up ready 100% maxconn:2\n");
   EXPECT_TRUE(allowed.eof);
-  ASSERT_TRUE(p.waitForLog(std::regex("agent: refused 127\\.0\\.0\\.1:\\d+ \\(not in the agent allow list\\)"), 2s));
+  ASSERT_TRUE(p.waitForLog(std::regex("agent: refused 127\\.0\\.0\\.1:\\d+ \\(not in the agent allow list; 1 refused so far\\)"), 2s));
   const auto text = p.control("show agent").value_or("");
   EXPECT_NE(text.find("refused: 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("allow: 127.0.0.2\n"), std::string::npos) << text;
