@@ -1470,7 +1470,13 @@ StatsSnapshot Supervisor::snapshot() const {
 ControlActions Supervisor::controlActions() {
   ControlActions a;
   a.snapshot = [this] { return snapshot(); };
-  a.set_workers = [this](std::size_t n) { return setWorkers(n, "control: set workers"); };
+  a.set_workers = [this](std::size_t n) {
+    std::string error = setWorkers(n, "control: set workers");
+    // A bigger pool starts its new workers now (and the agent announces them): an idle pool
+    // may see no other event for a long time.
+    pump();
+    return error;
+  };
   a.set_policy = [this](std::string_view name) -> std::string {
     const auto policy = parseDispatchPolicy(name);
     if (!policy) return "unknown policy; one of lru, mru, round-robin, least-served";

@@ -124,6 +124,16 @@ TEST(Agent, FleetReferenceAndBalancersShapeTheAnswer) {
   // A worker fewer: the answer follows at once.
   ASSERT_EQ(p.control("set workers 2").value_or(""), "OK workers 2\n");
   ASSERT_TRUE(eventually([&] { return agentCheck(port).data == "up ready 25% maxconn:1\n"; }));
+  // Growing an idle pool starts the workers and is announced at once, even when nothing else
+  // happens. Idle means: the two retired workers reaped, and the maintenance tick (200 ms,
+  // still armed for them) lapsed; waiting it out is the precondition, not a synchronisation
+  // (no event says that nothing will happen).
+  ASSERT_TRUE(p.waitInfo([](const auto& i) { return i.at("children_exited") == "2"; }));
+  ASSERT_TRUE(p.waitPoolFull(2));
+  std::this_thread::sleep_for(500ms);
+  ASSERT_EQ(p.control("set workers 4").value_or(""), "OK workers 4\n");
+  EXPECT_TRUE(eventually([&] { return agentCheck(port).data == "up ready 50% maxconn:2\n"; }, 2s));
+  EXPECT_TRUE(p.waitPoolFull(4, 2s));
 }
 
 TEST(Agent, AllowListClosesOthersUnanswered) {
