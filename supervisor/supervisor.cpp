@@ -192,8 +192,15 @@ void Supervisor::openControlSocket() {
   const std::string path =
       predecessor_ ? config_.control_socket + ".upgrade" : config_.control_socket;
   try {
-    control_ = std::make_unique<ControlSocket>(base_.get(), path, config_.control,
-                                               makeControlHandler(controlActions()));
+    // Like every other event, a command is followed by pump(): a bigger pool starts its workers
+    // now, a drain is announced now (an idle pool may see no other event for a long time).
+    ControlHandler commands = makeControlHandler(controlActions());
+    ControlHandler handler = [this, commands](std::string_view command, const ControlPeer& peer,
+                                              ControlReply reply) {
+      commands(command, peer, std::move(reply));
+      pump();
+    };
+    control_ = std::make_unique<ControlSocket>(base_.get(), path, config_.control, std::move(handler));
   } catch (const std::runtime_error& e) {
     throw StartupError(e.what());
   }
@@ -1470,13 +1477,7 @@ StatsSnapshot Supervisor::snapshot() const {
 ControlActions Supervisor::controlActions() {
   ControlActions a;
   a.snapshot = [this] { return snapshot(); };
-  a.set_workers = [this](std::size_t n) {
-    std::string error = setWorkers(n, "control: set workers");
-    // A bigger pool starts its new workers now (and the agent announces them): an idle pool
-    // may see no other event for a long time.
-    pump();
-    return error;
-  };
+  a.set_workers = [this](std::size_t n) { return setWorkers(n, "control: set workers"); };
   a.set_policy = [this](std::string_view name) -> std::string {
     const auto policy = parseDispatchPolicy(name);
     if (!policy) return "unknown policy; one of lru, mru, round-robin, least-served";
@@ -1532,11 +1533,7 @@ ControlActions Supervisor::controlActions() {
     requestShutdown(graceful, graceful ? "control: shutdown" : "control: shutdown now");
     return std::string();
   };
-  a.drain = [this](bool on) {
-    std::string error = setDrain(on, "control");
-    noteAgentState();
-    return error;
-  };
+  a.drain = [this](bool on) { return setDrain(on, "control"); };
   return a;
 }
 

@@ -124,14 +124,25 @@ TEST(Agent, FleetReferenceAndBalancersShapeTheAnswer) {
   // A worker fewer: the answer follows at once.
   ASSERT_EQ(p.control("set workers 2").value_or(""), "OK workers 2\n");
   ASSERT_TRUE(eventually([&] { return agentCheck(port).data == "up ready 25% maxconn:1\n"; }));
-  // Growing an idle pool starts the workers and is announced at once, even when nothing else
-  // happens. Idle means: the two retired workers reaped, and the maintenance tick (200 ms,
-  // still armed for them) lapsed; waiting it out is the precondition, not a synchronisation
-  // (no event says that nothing will happen).
-  ASSERT_TRUE(p.waitInfo([](const auto& i) { return i.at("children_exited") == "2"; }));
+}
+
+// Growing an idle pool from the control socket starts the workers at once (the command is an
+// event like any other), so the agent announces them at once: nothing else may happen for a long
+// time. Both commands run in one pass of the loop, so no timer can fork the workers in between.
+TEST(Agent, GrowingAnIdlePoolIsAnnouncedAtOnce) {
+  PreforkdProcess p({"--workers", "2", "--agent-listen", "127.0.0.1:0", "--agent-reference", "8",
+                     "--agent-balancers", "2", "--agent-announce", "100ms"});
+  ASSERT_TRUE(p.waitReady());
+  const int port = agentPort(p);
+  ASSERT_GT(port, 0);
   ASSERT_TRUE(p.waitPoolFull(2));
-  std::this_thread::sleep_for(500ms);
-  ASSERT_EQ(p.control("set workers 4").value_or(""), "OK workers 4\n");
+  EXPECT_EQ(agentCheck(port).data, "up ready 25% maxconn:1\n");
+  Client control;
+  ASSERT_TRUE(control.connectUnix(p.controlPath()));
+  ASSERT_TRUE(control.send("set workers 4; show info\n"));
+  EXPECT_EQ(control.readUntil("\n\n").value_or(""), "OK workers 4\n\n");
+  const std::string info = control.readUntil("\n\n").value_or("");
+  EXPECT_NE(info.find("\nworkers_total: 4\n"), std::string::npos) << info;
   EXPECT_TRUE(eventually([&] { return agentCheck(port).data == "up ready 50% maxconn:2\n"; }, 2s));
   EXPECT_TRUE(p.waitPoolFull(4, 2s));
 }
