@@ -8,8 +8,17 @@
 //    with pidfd_open(2) + poll(2).
 //  - The destructor stops a still-running supervisor (SIGTERM, then SIGKILL for the whole
 //    group), reaps it, checks that no process of its group is left (adding a test failure if
-//    one is, and killing it), and removes the temporary directory. The test process makes
-//    itself a child subreaper, so workers orphaned by a killed supervisor are reaped here too.
+//    one is, and killing it), checks for sanitizer reports (below), and removes the temporary
+//    directory. The test process makes itself a child subreaper, so workers orphaned by a
+//    killed supervisor are reaped here too.
+//  - Sanitizer reports: preforkd runs with ASAN_OPTIONS and UBSAN_OPTIONS extended by
+//    log_path=DIR/sanitizer (after any options already in the environment, which are kept), so
+//    in a sanitizer build every process of the tree (the supervisor, each forked worker, exec'd
+//    workers, a hot upgrade's successor) writes its report to its own DIR/sanitizer.PID instead
+//    of a stderr nobody reads to the end. The destructor fails the test with the contents of
+//    any such file. In a build without sanitizers the variables are ignored and no file
+//    appears. (A process that dropped privileges with --user cannot create files in the 0700
+//    directory: its runtime then prints "ERROR: Can't open file: ..." on stderr and exits.)
 //  - Every wait is bounded; nothing here blocks for longer than the timeout it is given.
 //  - Client is a blocking TCP client whose reads are bounded by poll(2).
 #pragma once
@@ -85,6 +94,19 @@ std::size_t countMatches(const std::string& text, const std::regex& re);
 
 // Finds an executable in PATH; empty if none.
 std::string findInPath(const std::string& name);
+
+// ------------------------------------------------------------------ sanitizer reports
+
+// `existing` (an ASAN_OPTIONS / UBSAN_OPTIONS value, or null) with log_path=`log_path`
+// appended; the last setting of a flag wins, so an earlier log_path is overridden.
+std::string withSanitizerLogPath(const char* existing, const std::string& log_path);
+// The contents of every DIR/sanitizer.* file, each headed by its name; "" if there is none.
+std::string readSanitizerReports(const std::string& dir);
+enum class AfterCheck { Keep, Remove };
+// Adds a (non-fatal) test failure quoting every sanitizer report in `dir`. With Remove the
+// files are deleted afterwards: a test that provokes a report on purpose wraps this call in
+// EXPECT_NONFATAL_FAILURE and removes the report it expected.
+void checkSanitizerReports(const std::string& dir, AfterCheck after = AfterCheck::Keep);
 
 // ------------------------------------------------------------------ the supervisor
 
