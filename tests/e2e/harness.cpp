@@ -256,18 +256,16 @@ std::string readSanitizerReports(const std::string& dir) {
   return out;
 }
 
-void checkSanitizerReports(const std::string& dir, AfterCheck after) {
-  const std::string reports = readSanitizerReports(dir);
-  if (reports.empty()) return;
-  ADD_FAILURE() << "sanitizer report(s) from the preforkd process tree:\n" << reports;
-  if (after == AfterCheck::Remove) {
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-      if (entry.path().filename().string().starts_with("sanitizer.")) {
-        std::filesystem::remove(entry.path(), ec);
-      }
-    }
+std::vector<std::string> sanitizerLines(const std::string& text) {
+  static const std::regex re(
+      R"((ERROR|WARNING): (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer))"
+      R"(|SUMMARY: \w+Sanitizer|: runtime error: |ERROR: Can't open file: )");
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (std::regex_search(line, re)) out.push_back(line);
   }
+  return out;
 }
 
 // ------------------------------------------------------------------ ExitStatus
@@ -440,7 +438,7 @@ PreforkdProcess::~PreforkdProcess() {
     }
   }
   stopReader();
-  checkSanitizerReports(dir_);
+  checkSanitizerReports();
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
   if (ec) ADD_FAILURE() << "cannot remove " << dir_ << ": " << ec.message();
@@ -658,6 +656,30 @@ ExitStatus PreforkdProcess::waitExit(Ms timeout) {
       ::poll(&p, 1, left);  // readable once the process has exited
     } else {
       std::this_thread::sleep_for(std::min(Ms(left), Ms(10)));  // no pidfd: short naps
+    }
+  }
+}
+
+void PreforkdProcess::checkSanitizerReports(AfterCheck after) {
+  const std::string files = readSanitizerReports(dir_);
+  std::string text;
+  {
+    std::lock_guard lock(mu_);
+    text = err_buf_.substr(std::min(sanitizer_checked_, err_buf_.size()));
+    if (after == AfterCheck::Consume) sanitizer_checked_ = err_buf_.size();
+  }
+  std::string lines;
+  for (const std::string& l : sanitizerLines(text)) lines += "  " + l + "\n";
+  if (!files.empty() || !lines.empty()) {
+    ADD_FAILURE() << "sanitizer report(s) from the preforkd process tree:\n"
+                  << files << (lines.empty() ? "" : "on its stderr:\n") << lines;
+  }
+  if (after == AfterCheck::Consume) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+      if (entry.path().filename().string().starts_with("sanitizer.")) {
+        std::filesystem::remove(entry.path(), ec);
+      }
     }
   }
 }

@@ -19,10 +19,11 @@
 //    scenario bounds it tightly);
 //  - stops it with SIGTERM and expects exit status 0;
 // and then, whether or not it still ran,
-//  - scans its whole log (stderr, plus the log file named with useLogFile()) for `critical`
-//    and `error` lines not declared with expectLogLine(), and for sanitizer output;
+//  - scans its whole log (stderr, or the log file named with useLogFile()) for `critical` and
+//    `error` lines not declared with expectLogLine() (and the log file for sanitizer output);
 // failing with the offending lines. The harness (PreforkdProcess's destructor) then checks that
-// no process of the tree is left and that no sanitizer report file was written.
+// no process of the tree is left and that no sanitizer report was written (to a file or to
+// stderr).
 //
 // A test that followed a hot upgrade names the new supervisor with followSupervisor(): the
 // audit then looks at that process, and the fixture stops it (it is the test process's child
@@ -149,8 +150,7 @@ class ReliabilityTest : public testing::Test {
   int port_ = -1;
 };
 
-// Every critical/error line of `log` not matched by one of `expected`, and every line that
-// looks like sanitizer output.
+// Every critical/error line of `log` not matched by one of `expected`.
 std::vector<std::string> unexpectedLogLines(const std::string& log,
                                             const std::vector<std::regex>& expected);
 
