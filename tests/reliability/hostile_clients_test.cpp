@@ -230,6 +230,14 @@ TEST_F(HostileClients, NoneTakesTheSupervisorOrAnotherWorkerDown) {
       trickler_said = trickler.received();
       trickler_closed = true;
     });
+    // Joined on every way out of this block (an ASSERT returns early): the thread ends on its
+    // own once the server closes the trickler, at the session limit.
+    struct Joiner {
+      std::thread& t;
+      ~Joiner() {
+        if (t.joinable()) t.join();
+      }
+    } joiner{trickle};
     ASSERT_TRUE(p.waitInfo([](const auto& i) { return infoValue(i, "workers_busy") == 4; }, 3s, "all busy"));
     // ...so the next client waits until the idle timeout frees a slowloris' worker.
     Ms waited{0};

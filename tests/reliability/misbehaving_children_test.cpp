@@ -56,13 +56,15 @@ TEST_F(TimeLimits, HandoffTimeoutKillsTheChildAndRedispatches) {
                            5s));
   ASSERT_TRUE(p.waitInfo([](const auto& i) { return infoValue(i, "conns_redispatched") >= 1; }, 5s,
                          "the client was redispatched"));
-  EXPECT_EQ(p.infoNumber("conns_lost_in_service"), 0u);
+  ASSERT_TRUE(p.waitInfo([](const auto& i) { return infoValue(i, "children_spawned") >= 2; }, 5s,
+                         "the killed child was replaced"));
   const auto info = p.info();
+  EXPECT_EQ(infoValue(info, "conns_lost_in_service"), 0u);
   EXPECT_GE(infoValue(info, "time_limit_kills"), 1u);
-  EXPECT_GE(infoValue(info, "children_spawned"), 2u) << "the killed child was replaced";
   // The client stays in hand-off to the next child that never takes it: the supervisor and
   // that child both hold its socket, and the pool never settles.
   skipBaselineAudit();
+  skipSharingAudit();
   figures("misbehaving.never-taken", {{"redispatched", n(infoValue(info, "conns_redispatched"))},
                                       {"time_limit_kills", n(infoValue(info, "time_limit_kills"))},
                                       {"lost_in_service", n(infoValue(info, "conns_lost_in_service"))}});
