@@ -99,8 +99,9 @@ int pidfdOpen(pid_t pid) {
 }
 
 // Everything after fork() in the child must be async-signal-safe: the test process has threads.
-[[noreturn]] void execChild(const std::vector<char*>& argv, const char* dir, int null_fd,
-                            int out_fd, int err_fd, pid_t test_pid) {
+// `envp` null: the test process's environment.
+[[noreturn]] void execChild(const std::vector<char*>& argv, char* const* envp, const char* dir,
+                            int null_fd, int out_fd, int err_fd, pid_t test_pid) {
   ::setpgid(0, 0);
   // If the test binary dies, do not leave the tree running.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -112,7 +113,11 @@ int pidfdOpen(pid_t pid) {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  ::execv(argv[0], argv.data());
+  if (envp != nullptr) {
+    ::execve(argv[0], argv.data(), envp);
+  } else {
+    ::execv(argv[0], argv.data());
+  }
   static constexpr char kMsg[] = "e2e harness: execv failed\n";
   [[maybe_unused]] auto n = ::write(2, kMsg, sizeof kMsg - 1);
   ::_exit(127);
@@ -226,6 +231,43 @@ std::string findInPath(const std::string& name) {
   return {};
 }
 
+// ------------------------------------------------------------------ sanitizer reports
+
+std::string withSanitizerLogPath(const char* existing, const std::string& log_path) {
+  std::string out = existing != nullptr ? existing : "";
+  if (!out.empty() && out.back() != ':') out += ':';
+  return out + "log_path=" + log_path;
+}
+
+std::string readSanitizerReports(const std::string& dir) {
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().filename().string().starts_with("sanitizer.")) files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::string out;
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    out += "==== " + f.filename().string() + " ====\n" + text;
+    if (!text.empty() && text.back() != '\n') out += '\n';
+  }
+  return out;
+}
+
+std::vector<std::string> sanitizerLines(const std::string& text) {
+  static const std::regex re(
+      R"((ERROR|WARNING): (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer))"
+      R"(|SUMMARY: \w+Sanitizer|: runtime error: |ERROR: Can't open file: )");
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (std::regex_search(line, re)) out.push_back(line);
+  }
+  return out;
+}
+
 // ------------------------------------------------------------------ ExitStatus
 
 std::string ExitStatus::describe() const {
@@ -297,11 +339,27 @@ void PreforkdProcess::spawn(const std::vector<std::string>& args) {
   std::vector<char*> argv;
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  // The environment, with every sanitizer report sent to a file of its own in dir_ (built
+  // before fork: the child may only make async-signal-safe calls).
+  const std::string log_path = dir_ + "/sanitizer";
+  std::vector<std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view var(*e);
+    if (var.starts_with("ASAN_OPTIONS=") || var.starts_with("UBSAN_OPTIONS=")) continue;
+    env.emplace_back(var);
+  }
+  env.push_back("ASAN_OPTIONS=" + withSanitizerLogPath(std::getenv("ASAN_OPTIONS"), log_path));
+  env.push_back("UBSAN_OPTIONS=" + withSanitizerLogPath(std::getenv("UBSAN_OPTIONS"), log_path));
+  std::vector<char*> envp;
+  for (std::string& v : env) envp.push_back(v.data());
+  envp.push_back(nullptr);
 
   const pid_t test_pid = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error(errnoText("fork"));
-  if (pid == 0) execChild(argv, dir_.c_str(), null_fd.get(), out_w.get(), err_w.get(), test_pid);
+  if (pid == 0) {
+    execChild(argv, envp.data(), dir_.c_str(), null_fd.get(), out_w.get(), err_w.get(), test_pid);
+  }
   pid_ = pid;
   ::setpgid(pid, pid);  // also in the parent: no window in which the group does not exist
   pidfd_.reset(pidfdOpen(pid));
@@ -380,6 +438,7 @@ PreforkdProcess::~PreforkdProcess() {
     }
   }
   stopReader();
+  checkSanitizerReports();
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
   if (ec) ADD_FAILURE() << "cannot remove " << dir_ << ": " << ec.message();
@@ -601,6 +660,30 @@ ExitStatus PreforkdProcess::waitExit(Ms timeout) {
   }
 }
 
+void PreforkdProcess::checkSanitizerReports(AfterCheck after) {
+  const std::string files = readSanitizerReports(dir_);
+  std::string text;
+  {
+    std::lock_guard lock(mu_);
+    text = err_buf_.substr(std::min(sanitizer_checked_, err_buf_.size()));
+    if (after == AfterCheck::Consume) sanitizer_checked_ = err_buf_.size();
+  }
+  std::string lines;
+  for (const std::string& l : sanitizerLines(text)) lines += "  " + l + "\n";
+  if (!files.empty() || !lines.empty()) {
+    ADD_FAILURE() << "sanitizer report(s) from the preforkd process tree:\n"
+                  << files << (lines.empty() ? "" : "on its stderr:\n") << lines;
+  }
+  if (after == AfterCheck::Consume) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+      if (entry.path().filename().string().starts_with("sanitizer.")) {
+        std::filesystem::remove(entry.path(), ec);
+      }
+    }
+  }
+}
+
 void PreforkdProcess::reapOrphans() {
   const pid_t self = ::getpid();
   for (pid_t p : processGroupMembers(pid_)) {
@@ -805,7 +888,9 @@ CommandResult runCommand(const std::vector<std::string>& args, Ms timeout) {
   const pid_t test_pid = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error(errnoText("fork"));
-  if (pid == 0) execChild(argv, nullptr, null_fd.get(), out_w.get(), out_w.get(), test_pid);
+  if (pid == 0) {
+    execChild(argv, nullptr, nullptr, null_fd.get(), out_w.get(), out_w.get(), test_pid);
+  }
   ::setpgid(pid, pid);
   out_w.reset();
   preforkd::UniqueFd pidfd(pidfdOpen(pid));

@@ -8,8 +8,20 @@
 //    with pidfd_open(2) + poll(2).
 //  - The destructor stops a still-running supervisor (SIGTERM, then SIGKILL for the whole
 //    group), reaps it, checks that no process of its group is left (adding a test failure if
-//    one is, and killing it), and removes the temporary directory. The test process makes
-//    itself a child subreaper, so workers orphaned by a killed supervisor are reaped here too.
+//    one is, and killing it), checks for sanitizer reports (below), and removes the temporary
+//    directory. The test process makes itself a child subreaper, so workers orphaned by a
+//    killed supervisor are reaped here too.
+//  - Sanitizer reports: preforkd runs with ASAN_OPTIONS and UBSAN_OPTIONS extended by
+//    log_path=DIR/sanitizer (after any options already in the environment, which are kept), so
+//    in a sanitizer build every process of the tree (the supervisor, each forked worker, exec'd
+//    workers, a hot upgrade's successor) writes its report to its own DIR/sanitizer.PID instead
+//    of a stderr nobody reads to the end. UBSan linked beside ASan (GCC's separate libubsan)
+//    ignores log_path and prints on stderr, so the captured stderr is searched for sanitizer
+//    lines too. The destructor fails the test with the contents of any such file and with any
+//    such line (checkSanitizerReports). In a build without sanitizers the variables are ignored
+//    and nothing appears. (A process that dropped privileges with --user cannot create files
+//    in the 0700 directory: its runtime then prints "ERROR: Can't open file: ..." on stderr,
+//    which the stderr search finds, and exits.)
 //  - Every wait is bounded; nothing here blocks for longer than the timeout it is given.
 //  - Client is a blocking TCP client whose reads are bounded by poll(2).
 #pragma once
@@ -85,6 +97,18 @@ std::size_t countMatches(const std::string& text, const std::regex& re);
 
 // Finds an executable in PATH; empty if none.
 std::string findInPath(const std::string& name);
+
+// ------------------------------------------------------------------ sanitizer reports
+
+// `existing` (an ASAN_OPTIONS / UBSAN_OPTIONS value, or null) with log_path=`log_path`
+// appended; the last setting of a flag wins, so an earlier log_path is overridden.
+std::string withSanitizerLogPath(const char* existing, const std::string& log_path);
+// The contents of every DIR/sanitizer.* file, each headed by its name; "" if there is none.
+std::string readSanitizerReports(const std::string& dir);
+// The lines of `text` that sanitizer runtimes print (an ASan, LSan or UBSan report, a
+// "runtime error:", a report file that could not be opened).
+std::vector<std::string> sanitizerLines(const std::string& text);
+enum class AfterCheck { Keep, Consume };
 
 // ------------------------------------------------------------------ the supervisor
 
@@ -174,6 +198,11 @@ class PreforkdProcess {
   ExitStatus waitExit(Ms timeout);
   // Live (not zombie) members of the supervisor's process group, other than the supervisor.
   std::vector<pid_t> leftoverProcesses() const;
+  // Adds a (non-fatal) test failure quoting every sanitizer report of the tree so far: the
+  // DIR/sanitizer.PID files and the sanitizer lines of stderr. With Consume, what was found is
+  // not reported again (the files are removed, the stderr search moves past it): a test that
+  // provokes a report on purpose wraps this call in EXPECT_NONFATAL_FAILURE.
+  void checkSanitizerReports(AfterCheck after = AfterCheck::Keep);
   // Reaps members of the supervisor's group that were re-parented to the test process (it is
   // a child subreaper) and have exited.
   void reapOrphans();
@@ -195,6 +224,7 @@ class PreforkdProcess {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::string err_buf_, out_buf_;
+  std::size_t sanitizer_checked_ = 0;  // err_buf_ before this offset was searched already
   bool reader_done_ = false;
 
   std::vector<std::string> listen_addresses_;

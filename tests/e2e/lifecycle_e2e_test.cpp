@@ -1,4 +1,5 @@
-// End-to-end: worker deaths, shutdown, and descriptor hygiene of the whole process tree.
+// End-to-end: worker deaths and shutdown. (A wedged worker at shutdown, a killed supervisor and
+// the descriptor hygiene of the process tree are reliability scenarios: tests/reliability/.)
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -209,57 +210,6 @@ TEST(Shutdown, SigtermLetsOpenSessionsFinish) {
   EXPECT_TRUE(p.leftoverProcesses().empty()) << join(p.leftoverProcesses());
 }
 
-// 6. A worker that cannot finish (SIGSTOPped mid-session): after the shutdown timeout the
-// supervisor sends SIGTERM, after the 2 s grace SIGKILL, and still exits 0.
-TEST(Shutdown, WedgedWorkerIsKilledAfterTheTimeouts) {
-  PreforkdProcess p({"--workers", "2", "--shutdown-timeout", "1s"});
-  ASSERT_TRUE(p.waitReady());
-  const std::vector<pid_t> pids = p.workerPids();
-  ASSERT_EQ(pids.size(), 2u);
-
-  Client c;
-  Banner b;
-  ASSERT_TRUE(c.connect(p.port()));
-  ASSERT_TRUE(readBanner(c, &b));
-  ASSERT_EQ(::kill(b.pid, SIGSTOP), 0);
-  ASSERT_TRUE(eventually([&] { return processState(b.pid) == 'T'; }, 2s))
-      << "worker " << b.pid << " did not stop";
-
-  const auto t0 = SteadyClock::now();
-  std::size_t cursor = 0;
-  p.signal(SIGTERM);
-  ASSERT_TRUE(p.waitForLog(std::regex("shutting down"), 2s, &cursor)) << p.log();
-  // The idle worker's goodbye comes after the supervisor closed its listeners and sent Stop
-  // (in that order), so from here on the port must refuse.
-  ASSERT_TRUE(p.waitForLog(std::regex(R"(debug: worker \d+ quitting: stopped)"), 2s, &cursor))
-      << p.log();
-  // While draining: new clients are refused, the control socket still answers.
-  Client late;
-  EXPECT_FALSE(late.connect(p.port())) << "the listener must be closed at SIGTERM";
-  const auto info = p.info();
-  EXPECT_EQ(info.count("state") ? info.at("state") : "?", "draining");
-
-  const std::regex term_re(R"(warning: shutdown: 1 worker\(s\) still running: sending SIGTERM)");
-  const std::regex kill_re(R"(warning: shutdown: 1 worker\(s\) ignored SIGTERM: sending SIGKILL)");
-  EXPECT_TRUE(p.waitForLog(term_re, 3s, &cursor)) << p.log();
-  EXPECT_TRUE(p.waitForLog(kill_re, 4s, &cursor)) << p.log();
-  const ExitStatus st = p.waitExit(6s);
-  const auto elapsed = SteadyClock::now() - t0;
-  ASSERT_TRUE(st.exited) << "still running 6 s after SIGTERM\n" << p.log();
-  EXPECT_TRUE(st.exitedWith(0)) << st.describe();
-  // 1 s shutdown timeout + 2 s grace: not before, and not much after.
-  EXPECT_GE(elapsed, 2800ms);
-  EXPECT_LE(elapsed, 5500ms);
-
-  const auto rest = c.readAll(2s);
-  EXPECT_TRUE(rest.eof) << "error=" << rest.error << " timed_out=" << rest.timed_out;
-  for (pid_t w : pids) {
-    EXPECT_TRUE(goneFromTree(w, p.pid())) << "worker " << w << " survived (state "
-                                          << processState(w) << ")";
-  }
-  EXPECT_TRUE(p.leftoverProcesses().empty()) << join(p.leftoverProcesses());
-}
-
 // A client that typed something the worker has not read yet when Stop arrives must still get
 // the goodbye and a clean close (FIN), not a reset: closing a TCP socket with unread input
 // sends RST (RFC 1122 4.2.2.13), which makes the client report "Connection reset by peer" and,
@@ -293,30 +243,6 @@ TEST(Shutdown, UnreadClientInputAtStopStillGetsACleanClose) {
   EXPECT_TRUE(st.exitedWith(0)) << st.describe();
 }
 
-// The workers' own safety nets (channel EOF, PR_SET_PDEATHSIG): a supervisor killed with
-// SIGKILL leaves no worker behind, idle or busy.
-TEST(Supervision, WorkersDoNotOutliveAKilledSupervisor) {
-  PreforkdProcess p({"--workers", "2"});
-  ASSERT_TRUE(p.waitReady());
-  const std::vector<pid_t> pids = p.workerPids();
-  ASSERT_EQ(pids.size(), 2u);
-  Client c;
-  Banner b;
-  ASSERT_TRUE(c.connect(p.port()));
-  ASSERT_TRUE(readBanner(c, &b));  // one busy worker, one idle
-
-  ASSERT_EQ(::kill(p.pid(), SIGKILL), 0);
-  const ExitStatus st = p.waitExit(2s);
-  ASSERT_TRUE(st.exited);
-  EXPECT_TRUE(WIFSIGNALED(st.wait_status));
-  for (pid_t w : pids) {
-    EXPECT_TRUE(eventually([&] { return !processExists(w) || processState(w) == 'Z'; }, 3s))
-        << "worker " << w << " outlived its supervisor (state " << processState(w) << ")";
-  }
-  const auto rest = c.readAll(3s);
-  EXPECT_TRUE(rest.eof || rest.error != 0) << "the busy worker's client must be disconnected";
-}
-
 // SIGINT (Ctrl-C in a foreground run) stops the service like SIGTERM.
 TEST(Shutdown, SigintStopsLikeSigterm) {
   PreforkdProcess p({"--workers", "2"});
@@ -331,77 +257,6 @@ TEST(Shutdown, SigintStopsLikeSigterm) {
   const ExitStatus st = p.waitExit(5s);
   EXPECT_TRUE(st.exitedWith(0)) << st.describe() << "\n" << p.log();
   EXPECT_TRUE(p.leftoverProcesses().empty()) << join(p.leftoverProcesses());
-}
-
-bool sameFds(const std::vector<FdEntry>& a, const std::vector<FdEntry>& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const FdEntry& x, const FdEntry& y) {
-    return x.fd == y.fd && x.target == y.target;
-  });
-}
-
-// 7a. Workers hold stdio and their channel only; a busy one holds exactly one socket more.
-TEST(Hygiene, WorkersHoldOnlyStdioTheirChannelAndTheirClient) {
-  PreforkdProcess p({"--workers", "2"});
-  ASSERT_TRUE(p.waitReady());
-  const std::vector<FdEntry> sup = fdTargets(p.pid());
-  ASSERT_GE(sup.size(), 3u);
-  const std::vector<pid_t> pids = p.workerPids();
-  ASSERT_EQ(pids.size(), 2u);
-
-  std::map<pid_t, std::vector<FdEntry>> idle_fds;
-  for (pid_t w : pids) {
-    const auto fds = fdTargets(w);
-    idle_fds[w] = fds;
-    ASSERT_EQ(fds.size(), 4u) << "worker " << w << " fds:\n" << describeFds(fds);
-    for (int i = 0; i < 4; ++i) EXPECT_EQ(fds[static_cast<std::size_t>(i)].fd, i);
-    for (int i = 0; i < 3; ++i) {
-      EXPECT_EQ(fds[static_cast<std::size_t>(i)].target, sup[static_cast<std::size_t>(i)].target)
-          << "worker stdio " << i << " is not the supervisor's";
-    }
-    EXPECT_TRUE(fds[3].target.starts_with("socket:")) << fds[3].target;
-  }
-
-  Client c;
-  Banner b;
-  ASSERT_TRUE(c.connect(p.port()));
-  ASSERT_TRUE(readBanner(c, &b));
-  const auto busy = fdTargets(b.pid);
-  ASSERT_EQ(busy.size(), 5u) << "busy worker fds:\n" << describeFds(busy);
-  EXPECT_TRUE(std::equal(busy.begin(), busy.begin() + 4, idle_fds[b.pid].begin(),
-                         idle_fds[b.pid].end(), [](const FdEntry& x, const FdEntry& y) {
-                           return x.fd == y.fd && x.target == y.target;
-                         }))
-      << "busy:\n" << describeFds(busy) << "idle:\n" << describeFds(idle_fds[b.pid]);
-  EXPECT_TRUE(busy[4].target.starts_with("socket:")) << busy[4].target;
-  EXPECT_NE(busy[4].target, busy[3].target);
-
-  ASSERT_TRUE(c.send("quit\r\n"));
-  ASSERT_EQ(c.readLine(), "Goodbye.");
-  ASSERT_TRUE(c.readAll(2s).eof);
-  EXPECT_TRUE(eventually([&] { return sameFds(fdTargets(b.pid), idle_fds[b.pid]); }, 2s))
-      << "after the session:\n" << describeFds(fdTargets(b.pid));
-}
-
-// 7b. 1000 connections later the supervisor holds exactly the descriptors it started with.
-TEST(Hygiene, SupervisorDescriptorsReturnToBaselineAfter1000Connections) {
-  constexpr int kConnections = 1000;
-  PreforkdProcess p({"--workers", "4"});
-  ASSERT_TRUE(p.waitReady());
-  const std::vector<FdEntry> baseline = fdTargets(p.pid());  // before any control connection
-  ASSERT_FALSE(baseline.empty());
-
-  for (int i = 0; i < kConnections; ++i) {
-    Banner b;
-    ASSERT_TRUE(serveOne(p.port(), &b)) << "connection " << i;
-  }
-  ASSERT_TRUE(p.waitCompleted(kConnections, 10s));
-  // The control connection just used may take a moment to be closed on the supervisor's side.
-  EXPECT_TRUE(eventually([&] { return sameFds(fdTargets(p.pid()), baseline); }, 5s))
-      << "baseline:\n" << describeFds(baseline) << "now:\n" << describeFds(fdTargets(p.pid()));
-  for (pid_t w : p.workerPids()) {
-    EXPECT_EQ(fdTargets(w).size(), 4u) << "worker " << w << ":\n" << describeFds(fdTargets(w));
-  }
-  EXPECT_EQ(p.infoNumber("children_spawned"), 4u) << "no worker should have died";
 }
 
 }  // namespace

@@ -18,6 +18,13 @@
 //                                 Available for a connection id it was never given
 //   double-available              like echo, but says Available twice
 //   ignore-term                   like echo, but ignores SIGTERM
+//   ignore-stop                   like ignore-term, and a Stop that arrives during a session is
+//                                 ignored too: the session goes on until the client leaves, so
+//                                 only SIGKILL ends a busy one
+//   asan-heap-overflow            sanitizer builds only: Ready, Taken, then a heap-buffer-overflow
+//   ubsan-signed-overflow         sanitizer builds only: Ready, Taken, then a signed overflow
+//                                 (these two prove that the test harness collects sanitizer
+//                                 reports; without sanitizers they refuse to start, exit 64)
 //
 // It never spins: it blocks on the channel (and, in a session, on the client and the channel
 // together); client writes are bounded by SO_SNDTIMEO. In every mode it exits when its channel
@@ -32,6 +39,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <climits>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
@@ -67,6 +75,9 @@ enum class Mode {
   GarbageStatus,
   DoubleAvailable,
   IgnoreTerm,
+  IgnoreStop,
+  AsanHeapOverflow,
+  UbsanSignedOverflow,
 };
 
 struct ModeName {
@@ -87,7 +98,35 @@ constexpr std::array kModes = {
     ModeName{"garbage-status", Mode::GarbageStatus, false},
     ModeName{"double-available", Mode::DoubleAvailable, false},
     ModeName{"ignore-term", Mode::IgnoreTerm, false},
+    ModeName{"ignore-stop", Mode::IgnoreStop, false},
+    ModeName{"asan-heap-overflow", Mode::AsanHeapOverflow, false},
+    ModeName{"ubsan-signed-overflow", Mode::UbsanSignedOverflow, false},
 };
+
+// Set by the compiler with -fsanitize=address; the build enables UBSan together with it.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitizedBuild = true;
+#else
+constexpr bool kSanitizedBuild = false;
+#endif
+
+// The deliberate faults. Only ever called in a sanitized build, where the sanitizer stops the
+// process with a report before anything is corrupted. volatile: the compiler must not see
+// through them.
+void heapBufferOverflow() {
+  spdlog::warn("writing one byte past a heap buffer on purpose");
+  volatile std::size_t size = 16;
+  char* volatile buffer = new char[size];
+  buffer[size] = 'x';  // one past the end
+  delete[] buffer;
+}
+
+void signedOverflow() {
+  spdlog::warn("overflowing a signed integer on purpose");
+  volatile int big = INT_MAX;
+  volatile int sum = big + 1;
+  spdlog::warn("the sum is {}", static_cast<int>(sum));
+}
 
 struct Options {
   Mode mode = Mode::Echo;
@@ -142,10 +181,12 @@ bool report(const ChildStatus& status) { return sendRecord(encodeStatus(status))
 }
 
 enum class SessionOutcome { Finished, Stop, SupervisorGone };
+enum class StopInSession { Obey, Ignore };
 
 // Echoes what the client sends until its EOF. Watches the channel at the same time: a hang-up
-// means the supervisor is gone, a Stop ends the session at once.
-SessionOutcome echoSession(int client, std::uint64_t& bytes_in, std::uint64_t& bytes_out) {
+// means the supervisor is gone, a Stop ends the session at once (unless told to ignore it).
+SessionOutcome echoSession(int client, std::uint64_t& bytes_in, std::uint64_t& bytes_out,
+                           StopInSession on_stop) {
   // Hand-offs arrive non-blocking; blocking reads (after poll) and bounded blocking writes
   // keep this loop simple.
   const int flags = ::fcntl(client, F_GETFL);
@@ -164,7 +205,11 @@ SessionOutcome echoSession(int client, std::uint64_t& bytes_in, std::uint64_t& b
       const ReceivedMessage msg = receiveMessage(kChannelFd);
       if (msg.status == ReceiveStatus::PeerClosed) return SessionOutcome::SupervisorGone;
       const auto cmd = decodeCommand(msg.payload);
-      if (cmd && cmd->type == CommandType::Stop) return SessionOutcome::Stop;
+      if (cmd && cmd->type == CommandType::Stop) {
+        if (on_stop == StopInSession::Obey) return SessionOutcome::Stop;
+        spdlog::warn("Stop while serving: ignored on purpose");
+        continue;
+      }
       spdlog::warn("unexpected record while serving: ignored");
       continue;
     }
@@ -241,8 +286,12 @@ class TestWorker {
       held_ = std::move(client);
       waitForChannelEof();
     }
+    if (opts_.mode == Mode::AsanHeapOverflow) heapBufferOverflow();
+    if (opts_.mode == Mode::UbsanSignedOverflow) signedOverflow();
     std::uint64_t in = 0, out = 0;
-    const SessionOutcome outcome = echoSession(client.get(), in, out);
+    const SessionOutcome outcome =
+        echoSession(client.get(), in, out,
+                    opts_.mode == Mode::IgnoreStop ? StopInSession::Ignore : StopInSession::Obey);
     if (outcome == SessionOutcome::SupervisorGone) return 0;
     client.reset();  // the client sees EOF before we say Available
     const ChildStatus available{.type = StatusType::Available, .conn_id = id, .bytes_in = in,
@@ -296,7 +345,13 @@ int main(int argc, char** argv) {
       supervisor != nullptr && std::to_string(::getppid()) != supervisor) {
     return 0;  // the supervisor died before the line above took effect
   }
-  if (opts->mode == Mode::HangInSession || opts->mode == Mode::IgnoreTerm) {
+  if ((opts->mode == Mode::AsanHeapOverflow || opts->mode == Mode::UbsanSignedOverflow) &&
+      !kSanitizedBuild) {
+    spdlog::error("mode {} needs a sanitizer build (PREFORKD_SANITIZE=ON)", argv[1]);
+    return kExitUsage;
+  }
+  if (opts->mode == Mode::HangInSession || opts->mode == Mode::IgnoreTerm ||
+      opts->mode == Mode::IgnoreStop) {
     std::signal(SIGTERM, SIG_IGN);
   }
   spdlog::info("mode {}", argv[1]);
