@@ -29,16 +29,6 @@ bool contains(const std::vector<pid_t>& v, pid_t x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
-// Reads the banner of `c` and checks its shape.
-testing::AssertionResult readBanner(Client& c, Banner* out, Ms timeout = 3s) {
-  const auto line = c.readLine(timeout);
-  if (!line) return testing::AssertionFailure() << "no banner; got '" << c.pending() << "'";
-  const auto b = parseBanner(*line);
-  if (!b) return testing::AssertionFailure() << "not a banner: '" << *line << "'";
-  *out = *b;
-  return testing::AssertionSuccess();
-}
-
 // Sends `command`, expects Goodbye. and then a clean EOF.
 testing::AssertionResult quitWith(Client& c, const std::string& command) {
   if (auto r = c.send(command); !r) return r;

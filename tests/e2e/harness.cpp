@@ -856,6 +856,34 @@ std::optional<Banner> parseBanner(const std::string& line) {
   return Banner{static_cast<pid_t>(std::stol(m[1].str())), std::stoull(m[2].str())};
 }
 
+testing::AssertionResult readBanner(Client& c, Banner* out, Ms timeout) {
+  const auto line = c.readLine(timeout);
+  if (!line) return testing::AssertionFailure() << "no banner; got '" << c.pending() << "'";
+  const auto b = parseBanner(*line);
+  if (!b) return testing::AssertionFailure() << "not a banner: '" << *line << "'";
+  *out = *b;
+  return testing::AssertionSuccess();
+}
+
+std::vector<std::string> withTestWorker(std::vector<std::string> args,
+                                        const std::vector<std::string>& worker) {
+  args.push_back("--worker-exec");
+  args.push_back(PREFORKD_TEST_WORKER_BINARY);
+  for (const std::string& w : worker) args.push_back(w);
+  return args;
+}
+
+bool goneFromTree(pid_t pid, pid_t supervisor) {
+  if (!processExists(pid) || processState(pid) == 'Z') return true;
+  return parentPid(pid) != supervisor && processGroup(pid) != supervisor;
+}
+
+std::string joinPids(const std::vector<pid_t>& pids) {
+  std::string out;
+  for (pid_t p : pids) out += (out.empty() ? "" : " ") + std::to_string(p);
+  return out;
+}
+
 testing::AssertionResult serveOne(int port, Banner* banner, const std::string& host) {
   Client c;
   if (auto r = c.connect(port, host); !r) return r;

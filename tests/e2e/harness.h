@@ -283,6 +283,16 @@ struct Banner {
   std::uint64_t conn = 0;
 };
 std::optional<Banner> parseBanner(const std::string& line);
+// Reads one line from `c` that must be the banner.
+testing::AssertionResult readBanner(Client& c, Banner* out, Ms timeout = 3s);
+
+// `args` followed by "--worker-exec <preforkd-test-worker> <worker...>" (tests/tools/test_worker.cpp).
+std::vector<std::string> withTestWorker(std::vector<std::string> args,
+                                        const std::vector<std::string>& worker);
+// `pid` is gone, a zombie, or no longer anything of `supervisor`'s (the pid was reused).
+bool goneFromTree(pid_t pid, pid_t supervisor);
+// "12 34 56", for messages.
+std::string joinPids(const std::vector<pid_t>& pids);
 
 // Connects to the echo service, reads the banner, says quit, waits for Goodbye and EOF.
 // Returns the banner or a failure.

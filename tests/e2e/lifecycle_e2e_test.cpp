@@ -17,27 +17,6 @@ bool contains(const std::vector<pid_t>& v, pid_t x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
-testing::AssertionResult readBanner(Client& c, Banner* out) {
-  const auto line = c.readLine(3s);
-  if (!line) return testing::AssertionFailure() << "no banner; got '" << c.pending() << "'";
-  const auto b = parseBanner(*line);
-  if (!b) return testing::AssertionFailure() << "not a banner: '" << *line << "'";
-  *out = *b;
-  return testing::AssertionSuccess();
-}
-
-// Gone, or at least no longer anything of ours (the pid was reused by someone else).
-bool goneFromTree(pid_t pid, pid_t supervisor) {
-  if (!processExists(pid)) return true;
-  return parentPid(pid) != supervisor && processGroup(pid) != supervisor;
-}
-
-std::string join(const std::vector<pid_t>& v) {
-  std::string out;
-  for (pid_t p : v) out += (out.empty() ? "" : " ") + std::to_string(p);
-  return out;
-}
-
 // 4a. An idle worker killed with SIGKILL is reaped and replaced; service goes on.
 TEST(Supervision, KilledIdleWorkerIsReplaced) {
   PreforkdProcess p({"--workers", "3"});
@@ -165,7 +144,7 @@ TEST(Shutdown, SigquitClosesOpenSessionsAndExitsZero) {
     EXPECT_TRUE(goneFromTree(w, p.pid())) << "worker " << w << " survived (state "
                                           << processState(w) << ")";
   }
-  EXPECT_TRUE(p.leftoverProcesses().empty()) << join(p.leftoverProcesses());
+  EXPECT_TRUE(p.leftoverProcesses().empty()) << joinPids(p.leftoverProcesses());
   struct stat sb {};
   EXPECT_NE(::lstat(p.controlPath().c_str(), &sb), 0) << "control socket left behind";
   Client late;
@@ -207,7 +186,7 @@ TEST(Shutdown, SigtermLetsOpenSessionsFinish) {
   EXPECT_LT(SteadyClock::now() - t0, 3s) << "exits once the last session ends";
   EXPECT_TRUE(p.waitForLog(
       std::regex("stopped: 2 connections accepted, 2 served, 0 redispatched, 0 dropped"), 2s));
-  EXPECT_TRUE(p.leftoverProcesses().empty()) << join(p.leftoverProcesses());
+  EXPECT_TRUE(p.leftoverProcesses().empty()) << joinPids(p.leftoverProcesses());
 }
 
 // A client that typed something the worker has not read yet when Stop arrives must still get
@@ -256,7 +235,7 @@ TEST(Shutdown, SigintStopsLikeSigterm) {
   EXPECT_TRUE(c.readAll(3s).eof);
   const ExitStatus st = p.waitExit(5s);
   EXPECT_TRUE(st.exitedWith(0)) << st.describe() << "\n" << p.log();
-  EXPECT_TRUE(p.leftoverProcesses().empty()) << join(p.leftoverProcesses());
+  EXPECT_TRUE(p.leftoverProcesses().empty()) << joinPids(p.leftoverProcesses());
 }
 
 }  // namespace

@@ -17,14 +17,6 @@ class TimeLimits : public ReliabilityTest {};
 class Brakes : public ReliabilityTest {};
 class StatusGossip : public ReliabilityTest {};
 
-std::vector<std::string> withWorker(std::vector<std::string> args,
-                                    const std::vector<std::string>& worker) {
-  args.push_back("--worker-exec");
-  args.push_back(PREFORKD_TEST_WORKER_BINARY);
-  for (const std::string& w : worker) args.push_back(w);
-  return args;
-}
-
 std::string n(std::uint64_t v) { return std::to_string(v); }
 
 // One round trip with the test worker's echo: a line, its echo, then our EOF and its EOF.
@@ -45,9 +37,9 @@ testing::AssertionResult echoRoundTrip(int port, const std::string& line) {
 // A worker that never says Taken is killed after the hand-off limit, and the client goes to
 // another worker (which here misbehaves the same way: the redispatch is what we check).
 TEST_F(TimeLimits, HandoffTimeoutKillsTheChildAndRedispatches) {
-  PreforkdProcess& p = launchUnready(withWorker({"--workers", "1", "--handoff-timeout", "300ms",
-                                                 "--kill-grace", "300ms"},
-                                                {"never-taken"}));
+  PreforkdProcess& p = launchUnready(withTestWorker({"--workers", "1", "--handoff-timeout", "300ms",
+                                                     "--kill-grace", "300ms"},
+                                                    {"never-taken"}));
   ASSERT_TRUE(p.waitReady());
   Client c;
   ASSERT_TRUE(c.connect(p.port()));
@@ -72,9 +64,9 @@ TEST_F(TimeLimits, HandoffTimeoutKillsTheChildAndRedispatches) {
 }
 
 TEST_F(TimeLimits, StartupTimeoutKillsAChildThatNeverSaysReady) {
-  PreforkdProcess& p = launchUnready(withWorker({"--workers", "1", "--startup-timeout", "300ms",
-                                                 "--kill-grace", "300ms"},
-                                                {"never-ready"}));
+  PreforkdProcess& p = launchUnready(withTestWorker({"--workers", "1", "--startup-timeout", "300ms",
+                                                     "--kill-grace", "300ms"},
+                                                    {"never-ready"}));
   ASSERT_TRUE(p.waitForLog(std::regex("worker \\d+ .*: startup time limit .*: SIGTERM"), 5s));
   ASSERT_TRUE(p.waitInfo([](const auto& i) { return infoValue(i, "children_start_failures") >= 1; }, 5s,
                          "counted as a start-up failure"));
@@ -87,9 +79,9 @@ TEST_F(TimeLimits, StartupTimeoutKillsAChildThatNeverSaysReady) {
 // The worker's own session limit is bypassed (it hangs and ignores SIGTERM): the supervisor's
 // backstop sends SIGTERM after max-session + grace, then SIGKILL.
 TEST_F(TimeLimits, SessionBackstopEscalatesToKill) {
-  ASSERT_TRUE(launch(withWorker({"--workers", "1", "--max-session", "300ms", "--session-grace",
-                                 "300ms", "--kill-grace", "300ms"},
-                                {"hang-in-session"}),
+  ASSERT_TRUE(launch(withTestWorker({"--workers", "1", "--max-session", "300ms", "--session-grace",
+                                     "300ms", "--kill-grace", "300ms"},
+                                    {"hang-in-session"}),
                      1));
   PreforkdProcess& p = sup();
   Client c;
@@ -128,8 +120,8 @@ void expectBrakedStartFailures(PreforkdProcess& p, std::map<std::string, std::st
 }
 
 TEST_F(Brakes, CrashAtStartBacksOffAndTheSupervisorStaysResponsive) {
-  PreforkdProcess& p = launchUnready(withWorker({"--workers", "4", "--respawn-backoff-max", "1s"},
-                                                {"crash-at-start"}));
+  PreforkdProcess& p = launchUnready(withTestWorker({"--workers", "4", "--respawn-backoff-max", "1s"},
+                                                    {"crash-at-start"}));
   std::map<std::string, std::string> info;
   expectBrakedStartFailures(p, &info);
   figures("misbehaving.crash-at-start", {{"spawned", n(infoValue(info, "children_spawned"))},
@@ -137,8 +129,8 @@ TEST_F(Brakes, CrashAtStartBacksOffAndTheSupervisorStaysResponsive) {
 }
 
 TEST_F(Brakes, ExitAtStartBacksOffLikeACrash) {
-  PreforkdProcess& p = launchUnready(withWorker({"--workers", "4", "--respawn-backoff-max", "1s"},
-                                                {"exit-at-start", "1"}));
+  PreforkdProcess& p = launchUnready(withTestWorker({"--workers", "4", "--respawn-backoff-max", "1s"},
+                                                    {"exit-at-start", "1"}));
   std::map<std::string, std::string> info;
   expectBrakedStartFailures(p, &info);
   EXPECT_GE(infoValue(info, "children_exited_error"), 4u);
@@ -148,7 +140,7 @@ TEST_F(Brakes, ExitAtStartBacksOffLikeACrash) {
 
 TEST_F(Brakes, NoRestartExitCodeHaltsSpawningUntilReload) {
   expectLogLine(R"(exited with status 78: its configuration is broken)");
-  PreforkdProcess& p = launchUnready(withWorker({"--workers", "2"}, {"exit-at-start", "78"}));
+  PreforkdProcess& p = launchUnready(withTestWorker({"--workers", "2"}, {"exit-at-start", "78"}));
   ASSERT_TRUE(p.waitForLog(std::regex("exited with status 78: its configuration is broken"), 5s));
   ASSERT_TRUE(p.waitInfo([](const auto& i) { return infoValue(i, "workers_total") == 0; }, 5s, "all gone"));
   const std::uint64_t spawned = p.infoNumber("children_spawned");
@@ -166,8 +158,8 @@ TEST_F(Brakes, NoRestartExitCodeHaltsSpawningUntilReload) {
 
 TEST_F(Brakes, RepeatedCrashesThrottleRespawning) {
   expectLogLine(R"(workers crash repeatedly \(3 within 30 s\): throttling respawns)");
-  ASSERT_TRUE(launch(withWorker({"--workers", "2", "--crash-limit", "3", "--crash-interval", "30s"},
-                                {"crash-on-connection"}),
+  ASSERT_TRUE(launch(withTestWorker({"--workers", "2", "--crash-limit", "3", "--crash-interval", "30s"},
+                                    {"crash-on-connection"}),
                      2));
   PreforkdProcess& p = sup();
   for (int i = 0; i < 3; ++i) {
@@ -194,7 +186,7 @@ TEST_F(Brakes, RepeatedCrashesThrottleRespawning) {
 // child is not punished for gossip.
 TEST_F(StatusGossip, GarbageStatusIsCountedAndIgnored) {
   constexpr int kSessions = 10;
-  ASSERT_TRUE(launch(withWorker({"--workers", "2"}, {"garbage-status"}), 2));
+  ASSERT_TRUE(launch(withTestWorker({"--workers", "2"}, {"garbage-status"}), 2));
   PreforkdProcess& p = sup();
   for (int i = 0; i < kSessions; ++i) ASSERT_TRUE(echoRoundTrip(p.port(), "garbage " + n(i))) << i;
   ASSERT_TRUE(p.waitInfo(
@@ -219,7 +211,7 @@ TEST_F(StatusGossip, GarbageStatusIsCountedAndIgnored) {
 // in its hands when the stray message arrives. It must be ignored, never complete the new one.
 TEST_F(StatusGossip, DoubleAvailableIsCountedAndIgnored) {
   constexpr int kSessions = 20;
-  ASSERT_TRUE(launch(withWorker({"--workers", "1"}, {"double-available"}), 1));
+  ASSERT_TRUE(launch(withTestWorker({"--workers", "1"}, {"double-available"}), 1));
   PreforkdProcess& p = sup();
   for (int i = 0; i < kSessions; ++i) ASSERT_TRUE(echoRoundTrip(p.port(), "twice " + n(i))) << i;
   ASSERT_TRUE(p.waitInfo(

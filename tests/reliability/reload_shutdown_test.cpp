@@ -25,36 +25,7 @@ class HotUpgrade : public ReliabilityTest {};
 class Shutdown : public ReliabilityTest {};
 class Supervision : public ReliabilityTest {};
 
-std::vector<std::string> withWorker(std::vector<std::string> args,
-                                    const std::vector<std::string>& worker) {
-  args.push_back("--worker-exec");
-  args.push_back(PREFORKD_TEST_WORKER_BINARY);
-  for (const std::string& w : worker) args.push_back(w);
-  return args;
-}
-
 std::string n(std::uint64_t v) { return std::to_string(v); }
-
-testing::AssertionResult readBanner(Client& c, Banner* out) {
-  const auto line = c.readLine(3s);
-  if (!line) return testing::AssertionFailure() << "no banner; got '" << c.pending() << "'";
-  const auto b = parseBanner(*line);
-  if (!b) return testing::AssertionFailure() << "not a banner: '" << *line << "'";
-  *out = *b;
-  return testing::AssertionSuccess();
-}
-
-// Gone, or at least no longer anything of ours (the pid was reused by someone else).
-bool goneFromTree(pid_t pid, pid_t supervisor) {
-  if (!processExists(pid) || processState(pid) == 'Z') return true;
-  return parentPid(pid) != supervisor && processGroup(pid) != supervisor;
-}
-
-std::string join(const std::vector<pid_t>& v) {
-  std::string out;
-  for (pid_t p : v) out += (out.empty() ? "" : " ") + std::to_string(p);
-  return out;
-}
 
 // ---------------------------------------------------------------- reload
 
@@ -208,7 +179,7 @@ TEST_F(Shutdown, WedgedWorkerIsKilledAfterTheTimeouts) {
     EXPECT_TRUE(goneFromTree(w, p.pid())) << "worker " << w << " survived (state "
                                           << processState(w) << ")";
   }
-  EXPECT_TRUE(p.leftoverProcesses().empty()) << join(p.leftoverProcesses());
+  EXPECT_TRUE(p.leftoverProcesses().empty()) << joinPids(p.leftoverProcesses());
 }
 
 // SIGTERM while every worker is busy with a client, in a worker mode that ignores SIGTERM:
@@ -259,12 +230,12 @@ void shutdownWithBusyWorkers(PreforkdProcess& p, bool killed_at_the_end, BusyShu
     const auto rest = c.readAll(2s);
     EXPECT_TRUE(rest.eof || rest.error != 0);
   }
-  EXPECT_TRUE(p.leftoverProcesses().empty()) << join(p.leftoverProcesses());
+  EXPECT_TRUE(p.leftoverProcesses().empty()) << joinPids(p.leftoverProcesses());
 }
 
 TEST_F(Shutdown, BusyWorkersIgnoringTermAreGoneByTheDeadline) {
-  ASSERT_TRUE(launch(withWorker({"--workers", "3", "--shutdown-timeout", "1s", "--kill-grace", "1s"},
-                                {"ignore-term"}),
+  ASSERT_TRUE(launch(withTestWorker({"--workers", "3", "--shutdown-timeout", "1s", "--kill-grace", "1s"},
+                                    {"ignore-term"}),
                      3));
   BusyShutdown r;
   shutdownWithBusyWorkers(sup(), false, &r);
@@ -274,8 +245,8 @@ TEST_F(Shutdown, BusyWorkersIgnoringTermAreGoneByTheDeadline) {
 }
 
 TEST_F(Shutdown, BusyWorkersIgnoringTermAndStopAreKilledAtTheDeadline) {
-  ASSERT_TRUE(launch(withWorker({"--workers", "3", "--shutdown-timeout", "1s", "--kill-grace", "1s"},
-                                {"ignore-stop"}),
+  ASSERT_TRUE(launch(withTestWorker({"--workers", "3", "--shutdown-timeout", "1s", "--kill-grace", "1s"},
+                                    {"ignore-stop"}),
                      3));
   BusyShutdown r;
   shutdownWithBusyWorkers(sup(), true, &r);
@@ -331,7 +302,7 @@ void killSupervisorWithABusyWorker(PreforkdProcess& p, bool echo_banner, Ms* gon
     return true;
   }, 3s, 5ms);
   *gone_after = std::chrono::duration_cast<Ms>(SteadyClock::now() - t0);
-  EXPECT_TRUE(gone) << "workers outlived their supervisor: " << join(p.leftoverProcesses());
+  EXPECT_TRUE(gone) << "workers outlived their supervisor: " << joinPids(p.leftoverProcesses());
   EXPECT_LT(*gone_after, 1s) << "workers took " << gone_after->count() << " ms to follow their supervisor";
   const auto rest = c.readAll(3s);
   EXPECT_TRUE(rest.eof || rest.error != 0) << "the busy worker's client must be disconnected";
@@ -346,7 +317,7 @@ TEST_F(Supervision, WorkersDoNotOutliveAKilledSupervisor) {
 }
 
 TEST_F(Supervision, ExecdWorkersDoNotOutliveAKilledSupervisor) {
-  ASSERT_TRUE(launch(withWorker({"--workers", "2"}, {"echo"}), 2));
+  ASSERT_TRUE(launch(withTestWorker({"--workers", "2"}, {"echo"}), 2));
   Ms gone_after{0};
   killSupervisorWithABusyWorker(sup(), false, &gone_after);
   figures("supervisor-killed.exec", {{"workers", "2"}, {"gone_after_ms", n(static_cast<std::uint64_t>(gone_after.count()))}});

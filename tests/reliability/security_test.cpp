@@ -36,15 +36,6 @@ namespace {
 class Hygiene : public ReliabilityTest {};
 class Security : public ReliabilityTest {};
 
-testing::AssertionResult readBanner(Client& c, Banner* out) {
-  const auto line = c.readLine(3s);
-  if (!line) return testing::AssertionFailure() << "no banner; got '" << c.pending() << "'";
-  const auto b = parseBanner(*line);
-  if (!b) return testing::AssertionFailure() << "not a banner: '" << *line << "'";
-  *out = *b;
-  return testing::AssertionSuccess();
-}
-
 bool sameFds(const std::vector<FdEntry>& a, const std::vector<FdEntry>& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const FdEntry& x, const FdEntry& y) {
     return x.fd == y.fd && x.target == y.target;
