@@ -17,16 +17,21 @@ const char* toString(AgentState state) noexcept {
   return "?";
 }
 
+AgentState agentState(const AgentView& v) noexcept {
+  if (v.draining) return AgentState::Drain;
+  if (v.usable == 0 && v.spawn_blocked) return AgentState::Down;
+  return AgentState::Ready;
+}
+
 AgentAnswer agentAnswer(const AgentView& v) {
   AgentAnswer a;
-  if (v.draining) {
-    a.state = AgentState::Drain;
+  a.state = agentState(v);
+  if (a.state == AgentState::Drain) {
     a.line = "up drain\n";
     a.reason = "draining";
     return a;
   }
-  if (v.usable == 0 && v.spawn_blocked) {
-    a.state = AgentState::Down;
+  if (a.state == AgentState::Down) {
     a.line = "down\n";
     a.reason = "no worker can run: respawning is held by the brake";
     return a;

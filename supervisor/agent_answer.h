@@ -45,6 +45,8 @@ struct AgentAnswer {
 inline constexpr std::size_t kMaxAgentLine = 64;
 inline constexpr unsigned kMaxAgentWeight = 256;  // HAProxy caps a weight at 256
 
+// The state alone (what agentAnswer() would say), without formatting the line.
+AgentState agentState(const AgentView& v) noexcept;
 AgentAnswer agentAnswer(const AgentView& v);
 
 }  // namespace preforkd

@@ -17,9 +17,7 @@ constexpr std::size_t kMaxReceived = 256;  // more than any agent-send label we 
 AgentEndpoint::AgentEndpoint(event_base* base, Listener listener,
                              const std::vector<std::string>& allow, AnswerFn answer)
     : base_(base), listener_(std::move(listener)), answer_(std::move(answer)) {
-  for (const std::string& ip : allow) {
-    if (auto key = ipKey(ip)) allow_.insert(std::move(*key));
-  }
+  setAllow(allow);
   accept_event_.reset(event_new(base_, listener_.fd.get(), EV_READ | EV_PERSIST, &onAccept, this));
   resume_event_.reset(evtimer_new(base_, &onResume, this));
   if (!accept_event_ || !resume_event_ || event_add(accept_event_.get(), nullptr) != 0) {
@@ -30,6 +28,13 @@ AgentEndpoint::AgentEndpoint(event_base* base, Listener listener,
 // The events are freed before the fds they watch (members are destroyed in reverse order, and
 // each Conn's event is declared after its fd).
 AgentEndpoint::~AgentEndpoint() = default;
+
+void AgentEndpoint::setAllow(const std::vector<std::string>& allow) {
+  allow_.clear();
+  for (const std::string& ip : allow) {
+    if (auto key = ipKey(ip)) allow_.insert(std::move(*key));
+  }
+}
 
 void AgentEndpoint::clearCounters() {
   counters_ = {};

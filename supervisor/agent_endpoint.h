@@ -51,6 +51,8 @@ class AgentEndpoint {
   const AgentCounters& counters() const { return counters_; }
   const AgentPeers& peers() const { return peers_; }
   void clearCounters();
+  // Replaces the allow list (a reload); checks already open are not affected.
+  void setAllow(const std::vector<std::string>& allow);
 
  private:
   struct Conn {

@@ -1022,9 +1022,7 @@ AgentView Supervisor::agentView(TimePoint now) const {
 void Supervisor::noteAgentState() {
   if (!agent_) return;
   const AgentView v = agentView(Clock::now());
-  const AgentState state = v.draining                        ? AgentState::Drain
-                           : v.usable == 0 && v.spawn_blocked ? AgentState::Down
-                                                               : AgentState::Ready;
+  const AgentState state = agentState(v);  // cheap: this runs after every event
   if (agent_state_ == state) return;
   agent_state_ = state;
   const AgentAnswer a = agentAnswer(v);
@@ -1182,9 +1180,18 @@ void Supervisor::reload(std::function<void(std::string)> done) {
                  config_.control_socket);
     next.control_socket = config_.control_socket;
   }
+  const auto agentAddress = [](const AgentSettings& a) {
+    return a.listen ? formatAddress(*a.listen) : std::string("off");
+  };
+  if (agentAddress(next.agent) != agentAddress(config_.agent)) {
+    spdlog::warn("reload: the agent endpoint cannot change on reload (restart, or hot upgrade "
+                 "with SIGUSR2); keeping {}", agent_ ? agent_->address() : "none");
+    next.agent.listen = config_.agent.listen;
+  }
   const Generation gen = dispatcher_.generation() + 1;
   next.worker.generation = gen;
   config_ = std::move(next);
+  if (agent_) agent_->setAllow(config_.agent.allow);
   planner_.update(config_.pool);
   dispatcher_.setPolicy(config_.pool.policy);
   sources_.setLimit(config_.overload.max_per_source);
