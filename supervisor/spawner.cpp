@@ -51,7 +51,7 @@ ExecPlan planExec(const std::vector<std::string>& exec_argv, const WorkerSetting
 // Runs in the child between fork and the worker loop. Only async-signal-safe-ish, simple
 // calls until the fd table is clean.
 [[noreturn]] void becomeWorker(int channel_fd, const WorkerSettings& settings,
-                               const ExecPlan* exec) {
+                               const ExecPlan* exec, TakenSlot* taken) {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig : {SIGCHLD, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT}) ::sigaction(sig, &dfl, nullptr);
@@ -85,7 +85,7 @@ ExecPlan planExec(const std::vector<std::string>& exec_argv, const WorkerSetting
   // Only the supervisor speaks to systemd: nothing a worker runs may find the socket.
   ::unsetenv("NOTIFY_SOCKET");
   setupLogging("worker", settings.log_level);
-  const int status = runWorker(UniqueFd(kWorkerChannelFd), settings);
+  const int status = runWorker(UniqueFd(kWorkerChannelFd), settings, taken);
   ::_exit(status);
 }
 
@@ -95,17 +95,28 @@ SpawnedWorker spawnWorker(const WorkerSettings& settings,
                           const std::vector<std::string>& exec_argv) {
   std::optional<ExecPlan> plan;
   if (!exec_argv.empty()) plan = planExec(exec_argv, settings);
+  TakenSlot taken;
+  if (!plan) taken = TakenSlot::create();
   FdPair pair = makeChannelPair();
   const pid_t pid = ::fork();
   if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
-  if (pid == 0) becomeWorker(pair.second.release(), settings, plan ? &*plan : nullptr);
+  if (pid == 0) {
+    becomeWorker(pair.second.release(), settings, plan ? &*plan : nullptr, taken ? &taken : nullptr);
+  }
+  // Only this child may share the page: children forked later must not inherit it.
+  // (No throw here: the child runs already. Failing needs a kernel without MADV_DONTFORK.)
+  if (taken) {
+    if (const int err = taken.keepFromLaterForks(); err != 0) {
+      spdlog::warn("madvise(MADV_DONTFORK) on worker {}'s taken slot: {}", pid, std::strerror(err));
+    }
+  }
   // The supervisor's end is drained from the event loop, so it must never block; the
   // worker's end stays blocking (the worker simply waits for its next command).
   const int flags = ::fcntl(pair.first.get(), F_GETFL);
   if (flags < 0 || ::fcntl(pair.first.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
     throw std::system_error(errno, std::generic_category(), "fcntl(O_NONBLOCK) on a channel");
   }
-  return SpawnedWorker{pid, std::move(pair.first)};  // pair.second closes here
+  return SpawnedWorker{pid, std::move(pair.first), std::move(taken)};  // pair.second closes here
 }
 
 }  // namespace preforkd

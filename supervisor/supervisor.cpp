@@ -197,6 +197,7 @@ void Supervisor::openControlSocket() {
     ControlHandler commands = makeControlHandler(controlActions());
     ControlHandler handler = [this, commands](std::string_view command, const ControlPeer& peer,
                                               ControlReply reply) {
+      observePendingTakes();  // `show workers` and friends see every Taken recorded so far
       commands(command, peer, std::move(reply));
       pump();
     };
@@ -460,6 +461,7 @@ void Supervisor::setListening(bool on) {
 // After every event: hand queued connections to idle children, size the pool, then decide
 // whether to listen.
 void Supervisor::pump() {
+  observePendingTakes();
   for (;;) {
     const auto assignments = dispatcher_.assign(Clock::now());
     if (assignments.empty()) break;
@@ -492,6 +494,10 @@ void Supervisor::sendAssignment(const Assignment& a) {
   if (err == 0) {
     ++counters_.dispatched;
     histograms_.queue_wait.record(nanos(child->conn_assigned_at - a.queued_at));
+    if (p.taken && !p.awaiting_take) {
+      p.awaiting_take = true;
+      awaiting_take_.push_back(a.slot);
+    }
     return;
   }
   // The child is dead or wedged: it can never take this client. Requeue (front) and retire
@@ -557,6 +563,7 @@ void Supervisor::handleStatus(SlotId slot, std::string_view record) {
     spdlog::warn("worker {}: bad status message: {}", pid, why);
     return;
   }
+  observeTaken(slot);  // a forked worker's Available follows a Taken recorded in its slot
   const TimePoint now = Clock::now();
   Verdict verdict = Verdict::Ok;
   switch (status->type) {
@@ -577,11 +584,7 @@ void Supervisor::handleStatus(SlotId slot, std::string_view record) {
       }
       break;
     case StatusType::Taken:
-      verdict = dispatcher_.onTaken(slot, status->conn_id, now);
-      if (verdict == Verdict::Ok) {
-        histograms_.handoff.record(nanos(now - child->conn_assigned_at));
-        conns_.erase(status->conn_id);  // closes our copy
-      }
+      verdict = connectionTaken(slot, status->conn_id, now);
       break;
     case StatusType::Available: {
       const SocketAddress peer = child ? child->conn_peer : SocketAddress{};
@@ -618,10 +621,49 @@ void Supervisor::channelClosed(SlotId slot) {
   // Stop watching first: an EOF stays readable forever and would spin the loop.
   p.channel_event.reset();
   p.channel.reset();
+  // Whether it took its client decides between lost and redispatched: look before deciding.
+  // The worker can no longer receive anything, so the answer is final.
+  observeTaken(slot);
   if (auto conn = dispatcher_.onChildLost(slot, Clock::now())) {
     spdlog::info("worker in slot {} went away before taking connection {}: redispatching", slot,
                  *conn);
   }
+  p.taken = TakenSlot();
+}
+
+Verdict Supervisor::connectionTaken(SlotId slot, ConnectionId conn, TimePoint when) {
+  const Verdict verdict = dispatcher_.onTaken(slot, conn, when);
+  if (verdict == Verdict::Ok) {
+    const ChildRecord* child = dispatcher_.children().find(slot);
+    histograms_.handoff.record(nanos(when - child->conn_assigned_at));
+    conns_.erase(conn);  // closes our copy
+  }
+  return verdict;
+}
+
+void Supervisor::observeTaken(SlotId slot) {
+  const ChildProcess& p = proc(slot);
+  if (!p.taken) return;
+  const ChildRecord* c = dispatcher_.children().find(slot);
+  if (c == nullptr || c->state != ChildState::Busy || !c->conn || c->conn_taken) return;
+  const std::optional<TimePoint> at = p.taken.taken(*c->conn);
+  if (!at) return;
+  // The worker's clock reading is as untrusted as its messages: keep it between the send and
+  // now, so a bad value can only skew its own latency figures.
+  const TimePoint now = Clock::now();
+  connectionTaken(slot, *c->conn, std::clamp(*at, std::min(c->conn_assigned_at, now), now));
+}
+
+void Supervisor::observePendingTakes() {
+  std::erase_if(awaiting_take_, [this](SlotId slot) {
+    observeTaken(slot);
+    ChildProcess& p = proc(slot);
+    const ChildRecord* c = dispatcher_.children().find(slot);
+    const bool still = p.taken && c != nullptr && c->state == ChildState::Busy && c->conn &&
+                       !c->conn_taken;
+    p.awaiting_take = still;
+    return !still;
+  });
 }
 
 // ---------------------------------------------------------------- children
@@ -651,9 +693,10 @@ void Supervisor::reapChildren() {
 }
 
 void Supervisor::childReaped(SlotId slot, int wait_status) {
-  // Read what it said before it died: a Taken still in the channel decides whether its
-  // client must be redispatched or was already in its hands.
+  // Read what it said before it died: a Taken still in the channel, or recorded in its
+  // TakenSlot, decides whether its client must be redispatched or was already in its hands.
   if (proc(slot).channel) readChannel(slot, kMaxChannelDrain);
+  observeTaken(slot);
   ChildRecord& child = *dispatcher_.children().find(slot);
   const pid_t pid = child.pid;
   const TimePoint now = Clock::now();
@@ -806,6 +849,7 @@ bool Supervisor::spawnOne() {
   ++counters_.children_spawned;
   ChildProcess& p = proc(*slot);
   p.channel = std::move(w.channel);
+  p.taken = std::move(w.taken);  // (awaiting_take stays: it mirrors awaiting_take_ membership)
   p.channel_event.reset(event_new(base_.get(), p.channel.get(), EV_READ | EV_PERSIST,
                                   &onChannelReadable, &p));
   if (!p.channel_event || event_add(p.channel_event.get(), nullptr) != 0) {
@@ -881,6 +925,7 @@ void Supervisor::armTickIfNeeded() {
 }
 
 void Supervisor::tick() {
+  observePendingTakes();  // the hand-off limit must not fire for a client already taken
   const TimePoint now = Clock::now();
   enforceTimeLimits(now);
   expireQueue(now);

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/status_protocol.h"
+#include "common/taken_slot.h"
 #include "common/unique_fd.h"
 #include "supervisor/admission.h"
 #include "supervisor/agent_answer.h"
@@ -80,11 +81,13 @@ class Supervisor {
   struct ChildProcess {
     UniqueFd channel;
     EventPtr channel_event;
+    TakenSlot taken;              // a forked worker records Taken here (empty: exec'd worker)
+    bool awaiting_take = false;   // in awaiting_take_: handed a connection, Taken not seen yet
     Supervisor* owner = nullptr;  // the channel event's callback argument is this record
     SlotId slot = -1;
   };
   struct PendingConnection {
-    UniqueFd fd;  // the supervisor's copy, kept until the child says Taken
+    UniqueFd fd;  // the supervisor's copy, kept until we see the child's Taken
     SocketAddress peer;
     TimePoint accepted_at{};
   };
@@ -134,6 +137,14 @@ class Supervisor {
   void pump();
   void sendAssignment(const Assignment& a);
   void sendStop(SlotId slot);
+  // Taken, however it arrived (a message, or the worker's TakenSlot): the dispatcher learns
+  // it and our copy of the client fd closes.
+  Verdict connectionTaken(SlotId slot, ConnectionId conn, TimePoint when);
+  // Looks in one forked worker's TakenSlot / in those of every worker in awaiting_take_.
+  // Called before anything that needs to know (its status messages, its loss, time limits,
+  // control commands) and after every event (pump), which also drops our fd copies promptly.
+  void observeTaken(SlotId slot);
+  void observePendingTakes();
 
   // --- children
   void readChannel(SlotId slot, int max_messages);
@@ -193,6 +204,7 @@ class Supervisor {
   Dispatcher dispatcher_;
   PoolPlanner planner_;
   std::vector<std::unique_ptr<ChildProcess>> procs_;  // by slot; pointers stay valid as it grows
+  std::vector<SlotId> awaiting_take_;  // forked workers handed a connection, Taken not seen yet
   std::unordered_map<ConnectionId, PendingConnection> conns_;
   ConnectionId next_conn_id_ = 1;
   RespawnBrake brake_;

@@ -26,8 +26,8 @@ std::string durationFlagText(std::chrono::milliseconds d) {
 
 class Worker final : public SessionHost {
  public:
-  Worker(UniqueFd channel, const WorkerSettings& settings)
-      : channel_(std::move(channel)), settings_(settings), pid_(::getpid()) {}
+  Worker(UniqueFd channel, const WorkerSettings& settings, TakenSlot* taken)
+      : channel_(std::move(channel)), settings_(settings), taken_(taken), pid_(::getpid()) {}
 
   int run() {
     service_ = findService(settings_.service);
@@ -99,9 +99,13 @@ class Worker final : public SessionHost {
   bool serve(ConnectionId id, UniqueFd client_fd) {
     // Taken first, before touching the client: until then the supervisor may still give this
     // client to another worker if we die.
-    if (!report({.type = StatusType::Taken, .conn_id = id})) return false;
-    ClientConnection client(std::move(client_fd), channel_.get());
     const auto started = std::chrono::steady_clock::now();
+    if (taken_ != nullptr) {
+      taken_->record(id, started);
+    } else if (!report({.type = StatusType::Taken, .conn_id = id})) {
+      return false;
+    }
+    ClientConnection client(std::move(client_fd), channel_.get());
     const ServiceContext ctx{.settings = settings_,
                              .info = {.conn_id = id, .worker_pid = pid_},
                              .host = *this,
@@ -157,6 +161,7 @@ class Worker final : public SessionHost {
 
   UniqueFd channel_;
   const WorkerSettings& settings_;
+  TakenSlot* taken_;  // null: send Taken instead
   pid_t pid_;
   const ServiceDefinition* service_ = nullptr;
   std::uint64_t served_ = 0;
@@ -165,11 +170,11 @@ class Worker final : public SessionHost {
 
 }  // namespace
 
-int runWorker(UniqueFd channel, const WorkerSettings& settings) noexcept {
+int runWorker(UniqueFd channel, const WorkerSettings& settings, TakenSlot* taken) noexcept {
   try {
     // Second line of defence after channel EOF: die with the supervisor.
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    Worker worker(std::move(channel), settings);
+    Worker worker(std::move(channel), settings, taken);
     return worker.run();
   } catch (const std::exception& e) {
     spdlog::critical("worker failed: {}", e.what());

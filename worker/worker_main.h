@@ -1,12 +1,15 @@
-// The worker process's main loop: receive a connection, say Taken, serve it, say Available.
+// The worker process's main loop: receive a connection, record Taken, serve it, say Available.
 //
 // Contract: called in a freshly forked child by the spawner, after it has reduced the fd table
 // to stdio plus `channel` and set up the child's own logger. Blocks on the channel (the
 // supervisor is the only one who wakes it); exits on Stop, on channel EOF (the supervisor is
 // gone) or on a channel it cannot understand. Returns the process exit status; the caller
-// must _exit() with it and never return into the supervisor's code.
+// must _exit() with it and never return into the supervisor's code. With `taken` (a forked
+// worker's page shared with the supervisor) Taken is recorded there; without it (an exec'd
+// worker) it is sent as a status message.
 #pragma once
 
+#include "common/taken_slot.h"
 #include "common/unique_fd.h"
 #include "worker/worker_settings.h"
 
@@ -20,6 +23,6 @@ inline constexpr int kWorkerExitOk = 0;
 inline constexpr int kWorkerExitChannelError = 3;
 inline constexpr int kWorkerExitSetupError = 4;
 
-int runWorker(UniqueFd channel, const WorkerSettings& settings) noexcept;
+int runWorker(UniqueFd channel, const WorkerSettings& settings, TakenSlot* taken = nullptr) noexcept;
 
 }  // namespace preforkd

@@ -1,7 +1,10 @@
 // Reliability scenario 7, security review: what a worker can reach and who it runs as.
 //
 //  - Hygiene.*: a worker holds stdio, its channel and, while busy, its client: nothing else;
-//    the supervisor's descriptors return to their baseline after 1000 connections.
+//    the supervisor's descriptors return to their baseline after 1000 connections, and
+//    during a session once the worker has taken its client.
+//  - Security.EachForkedWorkerSharesOnlyItsOwnTakenSlot: the one page a forked worker shares
+//    with the supervisor is its own.
 //  - Security.NoSupervisorDescriptorIn*: no descriptor of the supervisor other than stdio is
 //    open in any worker, compared by device and inode, with the listener, the control socket
 //    and the log file located independently (/proc/net/tcp, /proc/net/unix, stat) to prove
@@ -190,6 +193,78 @@ TEST_F(Hygiene, SupervisorDescriptorsReturnToBaselineAfter1000Connections) {
     EXPECT_EQ(fdTargets(w).size(), 4u) << "worker " << w << ":\n" << describeFds(fdTargets(w));
   }
   EXPECT_EQ(p.infoNumber("children_spawned"), 4u) << "no worker should have died";
+}
+
+// The supervisor drops its copy of a client once the worker has taken it (recorded in the
+// worker's taken slot, no message): while the session is still open, the supervisor's
+// descriptors are back to their baseline, and the client sees the close at once on quit.
+TEST_F(Hygiene, SupervisorDropsItsCopyOfATakenClientDuringTheSession) {
+  ASSERT_TRUE(launch({"--workers", "2"}, 2));
+  PreforkdProcess& p = sup();
+  const std::vector<FdEntry> baseline_fds = fdTargets(p.pid());
+  Client c;
+  Banner b;
+  ASSERT_TRUE(c.connect(p.port()));
+  ASSERT_TRUE(readBanner(c, &b));
+  // No control command here (it would itself look at the slot): the maintenance tick must.
+  EXPECT_TRUE(eventually([&] { return sameFds(fdTargets(p.pid()), baseline_fds); }, 2s))
+      << "baseline:\n" << describeFds(baseline_fds) << "during the session:\n"
+      << describeFds(fdTargets(p.pid()));
+  ASSERT_TRUE(c.send("still here\r\n"));
+  ASSERT_EQ(c.readLine(), "still here");
+  ASSERT_TRUE(c.send("quit\r\n"));
+  ASSERT_EQ(c.readLine(), "Goodbye.");
+  const auto rest = c.readAll(2s);
+  EXPECT_TRUE(rest.eof);
+  EXPECT_EQ(p.infoNumber("bad_status_messages"), 0u);
+}
+
+// Each forked worker shares exactly one page with the supervisor, its own taken slot
+// (common/taken_slot.h): no worker can read or forge another's. A dead worker's page is
+// unmapped by the supervisor; its replacement gets a fresh one.
+TEST_F(Security, EachForkedWorkerSharesOnlyItsOwnTakenSlot) {
+  ASSERT_TRUE(launch({"--workers", "3"}, 3));
+  PreforkdProcess& p = sup();
+  // Shared writable mappings ("rw-s") of a process, by the inode of their memory object.
+  const auto sharedPages = [](pid_t pid) {
+    std::vector<std::string> inodes;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      std::string range, perms, offset, dev, inode;
+      if (f >> range >> perms >> offset >> dev >> inode && perms == "rw-s") inodes.push_back(inode);
+    }
+    std::sort(inodes.begin(), inodes.end());
+    return inodes;
+  };
+  const auto check = [&](const char* when) {
+    const std::vector<pid_t> workers = p.workerPids();
+    ASSERT_EQ(workers.size(), 3u) << when;
+    const std::vector<std::string> sup_pages = sharedPages(p.pid());
+    std::vector<std::string> worker_pages;
+    for (pid_t w : workers) {
+      const std::vector<std::string> mine = sharedPages(w);
+      ASSERT_EQ(mine.size(), 1u) << when << ": worker " << w << " shares " << mine.size() << " pages";
+      worker_pages.push_back(mine[0]);
+    }
+    std::sort(worker_pages.begin(), worker_pages.end());
+    EXPECT_EQ(std::adjacent_find(worker_pages.begin(), worker_pages.end()), worker_pages.end())
+        << when << ": two workers share a page";
+    EXPECT_EQ(sup_pages, worker_pages) << when << ": the supervisor's shared pages are not exactly its workers'";
+  };
+  check("at start");
+  Client busy;
+  Banner b;
+  ASSERT_TRUE(busy.connect(p.port()));
+  ASSERT_TRUE(readBanner(busy, &b));
+  ASSERT_EQ(::kill(b.pid, SIGKILL), 0);
+  ASSERT_TRUE(busy.readAll(3s).eof);
+  ASSERT_TRUE(p.waitInfo([](const auto& i) { return infoValue(i, "children_spawned") == 4; }, 5s,
+                         "a replacement worker"));
+  ASSERT_TRUE(p.waitPoolFull(3));
+  check("after a worker was killed and replaced");
+  EXPECT_EQ(p.infoNumber("conns_lost_in_service"), 1u);
 }
 
 // ---------------------------------------------------------------- no descriptor leaks into a worker
