@@ -370,6 +370,12 @@ AdmissionView Supervisor::admissionView() const {
 }
 
 void Supervisor::acceptFrom(int listen_fd) {
+  acceptBatch(listen_fd);
+  pump();
+}
+
+int Supervisor::acceptBatch(int listen_fd) {
+  int accepted = 0;
   for (int i = 0; i < kMaxAcceptsPerWakeup && shouldAccept(admissionView()); ++i) {
     AcceptResult r = acceptOne(listen_fd);
     if (r.outcome == AcceptOutcome::Drained) break;
@@ -392,8 +398,17 @@ void Supervisor::acceptFrom(int listen_fd) {
       break;
     }
     admitConnection(std::move(r.fd), r.peer, Clock::now(), false);
+    ++accepted;
   }
-  pump();
+  return accepted;
+}
+
+int Supervisor::acceptWaiting() {
+  int accepted = 0;
+  for (ListenerSlot& l : listeners_) {
+    if (l.event && l.listener.fd) accepted += acceptBatch(l.listener.fd.get());
+  }
+  return accepted;
 }
 
 void Supervisor::admitConnection(UniqueFd fd, const SocketAddress& peer, TimePoint now,
@@ -462,10 +477,20 @@ void Supervisor::setListening(bool on) {
 // whether to listen.
 void Supervisor::pump() {
   observePendingTakes();
-  for (;;) {
-    const auto assignments = dispatcher_.assign(Clock::now());
-    if (assignments.empty()) break;
-    for (const Assignment& a : assignments) sendAssignment(a);
+  for (int round = 0;; ++round) {
+    for (;;) {
+      const auto assignments = dispatcher_.assign(Clock::now());
+      if (assignments.empty()) break;
+      for (const Assignment& a : assignments) sendAssignment(a);
+    }
+    // The listeners are disarmed while every worker is busy. Under load a worker that frees
+    // up usually finds clients waiting in the backlog: take them now instead of re-arming,
+    // which costs two epoll_ctl calls and a wake-up per busy/idle cycle. An empty backlog
+    // (EAGAIN) re-arms below as before.
+    if (round > 0 || listening_ || shutting_down_ || !shouldAccept(admissionView()) ||
+        acceptWaiting() == 0) {
+      break;
+    }
   }
   if (shutting_down_) {
     for (SlotId s : dispatcher_.settleDrain(Clock::now())) sendStop(s);

@@ -125,7 +125,11 @@ class Supervisor {
   void arm(Timer& t, std::chrono::milliseconds delay);
 
   // --- accepting and hand-off
-  void acceptFrom(int listen_fd);
+  void acceptFrom(int listen_fd);  // an event: acceptBatch, then pump
+  // Accepts and admits up to kMaxAcceptsPerWakeup clients while shouldAccept(); returns how
+  // many. acceptWaiting() does it for every listener (from pump, listeners disarmed).
+  int acceptBatch(int listen_fd);
+  int acceptWaiting();
   void admitConnection(UniqueFd fd, const SocketAddress& peer, TimePoint now, bool handed_over);
   void rejectConnection(int fd, const std::string& line);
   void finishConnection(const SocketAddress& peer);
