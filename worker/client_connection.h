@@ -59,6 +59,7 @@ class ClientConnection {
   int channel_fd_;
   mutable std::string peer_;
   unsigned reads_since_poll_ = 0;
+  bool read_first_ = true;    // try recv before poll (see readSome)
   bool input_ended_ = false;  // recv returned 0: the client's FIN was read
   static constexpr unsigned kChannelCheckInterval = 64;
   std::uint64_t bytes_in_ = 0;
