@@ -13,11 +13,13 @@ namespace preforkd {
 struct TakenSlot::Page {
   std::atomic<std::int64_t> taken_ns;  // time_since_epoch of the take, in nanoseconds
   std::atomic<ConnectionId> conn;      // written last (release)
+  std::atomic<ConnectionId> released;  // the supervisor closed its copy of this one
 };
 
 // Shared between two processes: the atomics must not need a lock living in one of them.
 static_assert(std::atomic<std::int64_t>::is_always_lock_free);
 static_assert(std::atomic<ConnectionId>::is_always_lock_free);
+static_assert(sizeof(std::atomic<ConnectionId>) == sizeof(ConnectionId));
 
 namespace {
 constexpr std::size_t kPageSize = 4096;  // one page; the record needs 16 bytes
@@ -26,7 +28,7 @@ constexpr std::size_t kPageSize = 4096;  // one page; the record needs 16 bytes
 TakenSlot TakenSlot::create() {
   void* p = ::mmap(nullptr, kPageSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap");
-  // A fresh anonymous mapping is zero-filled: both atomics start at 0 ("nothing taken").
+  // A fresh anonymous mapping is zero-filled: every field starts at 0 ("nothing taken").
   return TakenSlot(new (p) Page{});
 }
 
@@ -55,6 +57,14 @@ void TakenSlot::record(ConnectionId conn, Clock::time_point at) noexcept {
   page_->taken_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count(),
                         std::memory_order_relaxed);
   page_->conn.store(conn, std::memory_order_release);
+}
+
+bool TakenSlot::supervisorHolds(ConnectionId conn) const noexcept {
+  return page_ != nullptr && page_->released.load(std::memory_order_acquire) != conn;
+}
+
+void TakenSlot::recordReleased(ConnectionId conn) noexcept {
+  if (page_ != nullptr) page_->released.store(conn, std::memory_order_release);
 }
 
 std::optional<TakenSlot::Clock::time_point> TakenSlot::taken(ConnectionId conn) const noexcept {

@@ -10,6 +10,10 @@
 // forked worker writes the answer into this page (no syscall) and the supervisor reads it
 // when it needs it. Exec'd workers cannot inherit the page and keep sending Taken.
 //
+// The supervisor writes back when it has closed its copy of the client (recordReleased), so
+// a worker that ends a session while the supervisor still holds a copy knows to send its FIN
+// with shutdown() instead of leaving it to the supervisor's close.
+//
 // Contract: create() maps the page (MAP_SHARED|MAP_ANONYMOUS) before fork; after the fork the
 // parent calls keepFromLaterForks() (MADV_DONTFORK) so only this worker ever shares it: a
 // worker cannot see or forge another worker's slot. The worker calls record() after it has
@@ -49,9 +53,13 @@ class TakenSlot {
 
   // Worker side.
   void record(ConnectionId conn, Clock::time_point at) noexcept;
+  // Worker side: whether the supervisor may still hold its copy of `conn`'s client.
+  bool supervisorHolds(ConnectionId conn) const noexcept;
   // Supervisor side: when `conn` was taken, or nothing if the worker has not recorded it
   // (yet). Never blocks.
   std::optional<Clock::time_point> taken(ConnectionId conn) const noexcept;
+  // Supervisor side: its copy of `conn`'s client is closed.
+  void recordReleased(ConnectionId conn) noexcept;
 
  private:
   struct Page;

@@ -662,6 +662,7 @@ Verdict Supervisor::connectionTaken(SlotId slot, ConnectionId conn, TimePoint wh
     const ChildRecord* child = dispatcher_.children().find(slot);
     histograms_.handoff.record(nanos(when - child->conn_assigned_at));
     conns_.erase(conn);  // closes our copy
+    proc(slot).taken.recordReleased(conn);  // (no-op for an exec'd worker)
   }
   return verdict;
 }

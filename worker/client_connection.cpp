@@ -106,7 +106,7 @@ bool ClientConnection::writeAll(std::string_view data, std::chrono::milliseconds
   return true;
 }
 
-void ClientConnection::close() noexcept {
+void ClientConnection::close(bool shared) noexcept {
   if (!fd_) return;
   int unread = 0;
   // After the client's EOF nothing can be unread: skip the probe.
@@ -125,6 +125,8 @@ void ClientConnection::close() noexcept {
       if (n <= 0) break;  // EOF: the client saw our FIN and closed too
       drained += static_cast<std::size_t>(n);
     }
+  } else if (shared && !input_ended_) {
+    ::shutdown(fd_.get(), SHUT_WR);
   }
   fd_.reset();
 }

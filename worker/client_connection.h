@@ -42,8 +42,10 @@ class ClientConnection {
   // RST instead of FIN (RFC 1122), and the client may then lose our last reply (a goodbye, an
   // error line). So when input is pending we half-close first and read and discard what the
   // client still sends, until its EOF or a bound (kLingerTime, kLingerBytes), as Apache's
-  // lingering close does. Without pending input it closes at once.
-  void close() noexcept;
+  // lingering close does. Without pending input it closes at once; with `shared`
+  // (another process may still hold the socket, so our close would not end the connection)
+  // it sends the FIN first with shutdown(SHUT_WR), unless the client already closed its side.
+  void close(bool shared = false) noexcept;
 
   static constexpr std::chrono::milliseconds kLingerTime{1000};
   static constexpr std::size_t kLingerBytes = 1 << 20;

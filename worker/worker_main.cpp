@@ -128,7 +128,10 @@ class Worker final : public SessionHost {
                     client.peer(), toString(end), ms, in, out);
     }
     if (end == SessionEnd::SupervisorGone) return false;
-    client.close();  // the client sees EOF before we say Available
+    // The client sees EOF before we say Available. If the supervisor has not yet seen our
+    // Taken and still holds a copy of the client, closing ours would not end the connection:
+    // send the FIN ourselves (a client that closed first is not waiting for it).
+    client.close(taken_ != nullptr && taken_->supervisorHolds(id));
     return report({.type = StatusType::Available, .conn_id = id, .bytes_in = in,
                    .bytes_out = out});
   }

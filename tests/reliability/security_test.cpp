@@ -219,6 +219,26 @@ TEST_F(Hygiene, SupervisorDropsItsCopyOfATakenClientDuringTheSession) {
   EXPECT_EQ(p.infoNumber("bad_status_messages"), 0u);
 }
 
+// A session the worker ends while the supervisor has not yet looked at its taken slot (so it
+// still holds its copy of the client): the worker sends the FIN itself, the client is not
+// kept waiting for the supervisor. The supervisor is stopped (SIGSTOP) right after the banner,
+// before its maintenance tick can drop its copy.
+TEST_F(Hygiene, AClientSeesTheCloseWhileTheSupervisorStillHoldsItsCopy) {
+  ASSERT_TRUE(launch({"--workers", "1"}, 1));
+  PreforkdProcess& p = sup();
+  Client c;
+  Banner b;
+  ASSERT_TRUE(c.connect(p.port()));
+  ASSERT_TRUE(readBanner(c, &b));
+  p.signal(SIGSTOP);
+  ASSERT_TRUE(c.send("quit\r\n"));
+  EXPECT_EQ(c.readLine(), "Goodbye.");
+  const auto rest = c.readAll(2s);
+  p.signal(SIGCONT);
+  EXPECT_TRUE(rest.eof) << "no EOF while the supervisor was stopped";
+  ASSERT_TRUE(p.waitCompleted(1, 5s));
+}
+
 // Each forked worker shares exactly one page with the supervisor, its own taken slot
 // (common/taken_slot.h): no worker can read or forge another's. A dead worker's page is
 // unmapped by the supervisor; its replacement gets a fresh one.

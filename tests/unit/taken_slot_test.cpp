@@ -49,6 +49,18 @@ TEST(TakenSlot, ReadsTheRecordedConnectionAndTimeOnly) {
   EXPECT_EQ(*slot.taken(42), at + std::chrono::seconds(1));
 }
 
+TEST(TakenSlot, TheWorkerSeesWhenTheSupervisorReleasedItsCopy) {
+  TakenSlot slot = TakenSlot::create();
+  EXPECT_TRUE(slot.supervisorHolds(5));
+  slot.recordReleased(5);
+  EXPECT_FALSE(slot.supervisorHolds(5));
+  EXPECT_TRUE(slot.supervisorHolds(6));  // the next connection starts held again
+  const int status = inChild([&] { ::_exit(slot.supervisorHolds(5) ? 1 : 0); });
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  TakenSlot empty;
+  EXPECT_FALSE(empty.supervisorHolds(5));  // no slot: nobody to wait for
+}
+
 TEST(TakenSlot, AForkedChildsRecordIsSeenByTheParent) {
   TakenSlot slot = TakenSlot::create();
   const Clock::time_point before = Clock::now();
