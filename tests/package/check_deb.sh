@@ -34,9 +34,13 @@ grep -q "^ Version: $version\$" <<<"$info" || fail "version:"$'\n'"$info"
 depends=$(dpkg-deb -f "$deb" Depends)
 grep -q 'adduser' <<<"$depends" || fail "Depends lacks adduser: $depends"
 if command -v dpkg-shlibdeps >/dev/null; then
-  # The shared libraries preforkd links are found by dpkg-shlibdeps.
-  for lib in libevent libspdlog libtomlplusplus libc6; do
+  # The shared libraries preforkd links are found by dpkg-shlibdeps. spdlog, fmt and toml++
+  # are compiled into the binaries (their header-only forms), so none of them is a dependency.
+  for lib in libevent libc6; do
     grep -q "$lib" <<<"$depends" || fail "Depends lacks $lib: $depends"
+  done
+  for lib in libspdlog libfmt libtomlplusplus; do
+    if grep -q "$lib" <<<"$depends"; then fail "Depends has $lib (it is compiled in): $depends"; fi
   done
 fi
 
