@@ -477,20 +477,13 @@ void Supervisor::setListening(bool on) {
 // whether to listen.
 void Supervisor::pump() {
   observePendingTakes();
-  for (int round = 0;; ++round) {
-    for (;;) {
-      const auto assignments = dispatcher_.assign(Clock::now());
-      if (assignments.empty()) break;
-      for (const Assignment& a : assignments) sendAssignment(a);
-    }
-    // The listeners are disarmed while every worker is busy. Under load a worker that frees
-    // up usually finds clients waiting in the backlog: take them now instead of re-arming,
-    // which costs two epoll_ctl calls and a wake-up per busy/idle cycle. An empty backlog
-    // (EAGAIN) re-arms below as before.
-    if (round > 0 || listening_ || shutting_down_ || !shouldAccept(admissionView()) ||
-        acceptWaiting() == 0) {
-      break;
-    }
+  handOutQueued();
+  // The listeners are disarmed while every worker is busy. Under load a worker that frees up
+  // usually finds clients waiting in the backlog: take them now instead of re-arming, which
+  // costs two epoll_ctl calls and a wake-up per busy/idle cycle. An empty backlog (EAGAIN)
+  // re-arms below as before.
+  if (!listening_ && !shutting_down_ && shouldAccept(admissionView()) && acceptWaiting() > 0) {
+    handOutQueued();
   }
   if (shutting_down_) {
     for (SlotId s : dispatcher_.settleDrain(Clock::now())) sendStop(s);
@@ -501,6 +494,14 @@ void Supervisor::pump() {
   checkReadyAndDone();
   armTickIfNeeded();
   noteAgentState();
+}
+
+void Supervisor::handOutQueued() {
+  for (;;) {
+    const auto assignments = dispatcher_.assign(Clock::now());
+    if (assignments.empty()) return;
+    for (const Assignment& a : assignments) sendAssignment(a);
+  }
 }
 
 void Supervisor::sendAssignment(const Assignment& a) {

@@ -139,6 +139,7 @@ class Supervisor {
   AdmissionView admissionView() const;
   void setListening(bool on);
   void pump();
+  void handOutQueued();  // assign() and send until no queued client meets an idle worker
   void sendAssignment(const Assignment& a);
   void sendStop(SlotId slot);
   // Taken, however it arrived (a message, or the worker's TakenSlot): the dispatcher learns
