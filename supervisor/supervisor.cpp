@@ -668,27 +668,24 @@ Verdict Supervisor::connectionTaken(SlotId slot, ConnectionId conn, TimePoint wh
   return verdict;
 }
 
-void Supervisor::observeTaken(SlotId slot) {
+bool Supervisor::observeTaken(SlotId slot) {
   const ChildProcess& p = proc(slot);
-  if (!p.taken) return;
+  if (!p.taken) return false;
   const ChildRecord* c = dispatcher_.children().find(slot);
-  if (c == nullptr || c->state != ChildState::Busy || !c->conn || c->conn_taken) return;
+  if (c == nullptr || c->state != ChildState::Busy || !c->conn || c->conn_taken) return false;
   const std::optional<TimePoint> at = p.taken.taken(*c->conn);
-  if (!at) return;
+  if (!at) return true;
   // The worker's clock reading is as untrusted as its messages: keep it between the send and
   // now, so a bad value can only skew its own latency figures.
   const TimePoint now = Clock::now();
   connectionTaken(slot, *c->conn, std::clamp(*at, std::min(c->conn_assigned_at, now), now));
+  return false;
 }
 
 void Supervisor::observePendingTakes() {
   std::erase_if(awaiting_take_, [this](SlotId slot) {
-    observeTaken(slot);
-    ChildProcess& p = proc(slot);
-    const ChildRecord* c = dispatcher_.children().find(slot);
-    const bool still = p.taken && c != nullptr && c->state == ChildState::Busy && c->conn &&
-                       !c->conn_taken;
-    p.awaiting_take = still;
+    const bool still = observeTaken(slot);
+    proc(slot).awaiting_take = still;
     return !still;
   });
 }

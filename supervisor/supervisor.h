@@ -148,7 +148,8 @@ class Supervisor {
   // Looks in one forked worker's TakenSlot / in those of every worker in awaiting_take_.
   // Called before anything that needs to know (its status messages, its loss, time limits,
   // control commands) and after every event (pump), which also drops our fd copies promptly.
-  void observeTaken(SlotId slot);
+  // observeTaken returns whether that worker still has a hand-off whose Taken is unseen.
+  bool observeTaken(SlotId slot);
   void observePendingTakes();
 
   // --- children
