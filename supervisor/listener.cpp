@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <cerrno>
 #include <cstring>
@@ -38,6 +39,17 @@ Listener openListener(const SocketAddress& addr, int backlog) {
   bound.length = sizeof bound.storage;
   if (::getsockname(fd.get(), bound.get(), &bound.length) != 0) throw fail("getsockname");
   return Listener{std::move(fd), formatAddress(bound)};
+}
+
+void setClientReadWake(const Listener& listener, std::chrono::milliseconds period) {
+  // Set on the listener once, copied by Linux into every accepted socket: no syscall per
+  // connection in the supervisor or the worker.
+  const timeval tv{.tv_sec = static_cast<time_t>(period.count() / 1000),
+                   .tv_usec = static_cast<suseconds_t>(period.count() % 1000 * 1000)};
+  if (::setsockopt(listener.fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+    throw std::runtime_error(
+        fmt::format("listen {}: SO_RCVTIMEO: {}", listener.address, std::strerror(errno)));
+  }
 }
 
 AcceptResult acceptOne(int listen_fd) {

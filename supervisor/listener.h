@@ -5,9 +5,11 @@
 // real port). Failure is a start-up error: std::runtime_error with the address and reason.
 // acceptOne() never blocks (the socket is non-blocking) and sorts errors into what the
 // caller must do: try again now, stop until readable, or back off (fd/memory exhaustion:
-// retrying at once would spin the loop).
+// retrying at once would spin the loop). setClientReadWake() sets the read timeout every
+// socket accepted from a listener inherits (common/client_read_wake.h); zero clears it.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "common/socket_address.h"
@@ -21,6 +23,9 @@ struct Listener {
 };
 
 Listener openListener(const SocketAddress& addr, int backlog);
+
+// Throws std::runtime_error naming the listener if setsockopt fails.
+void setClientReadWake(const Listener& listener, std::chrono::milliseconds period);
 
 enum class AcceptOutcome {
   Accepted,

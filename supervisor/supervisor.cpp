@@ -14,6 +14,7 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include "common/client_read_wake.h"
 #include "common/fd_passing.h"
 #include "common/logging.h"
 #include "preforkd/version.h"
@@ -177,7 +178,15 @@ void Supervisor::openListeners() {
       }
     }
   }
+  // Forked workers wait for their clients in a blocking recv() that must wake every
+  // kClientReadWake; a foreign exec'd program gets sockets without a timeout it never asked for.
+  const auto wake = config_.worker_exec.empty() ? kClientReadWake : std::chrono::milliseconds(0);
   for (ListenerSlot& l : listeners_) {
+    try {
+      setClientReadWake(l.listener, wake);
+    } catch (const std::runtime_error& e) {
+      throw StartupError(e.what());
+    }
     l.event.reset(event_new(base_.get(), l.listener.fd.get(), EV_READ | EV_PERSIST,
                             &onListenerReadable, this));
     if (!l.event) throw StartupError("cannot register a listener with the event loop");
@@ -543,7 +552,13 @@ void Supervisor::sendStop(SlotId slot) {
   }
   if (!p.channel) return;
   const std::string stop = encodeCommand({.type = CommandType::Stop});
-  sendMessage(p.channel.get(), std::as_bytes(std::span(stop)));
+  if (sendMessage(p.channel.get(), std::as_bytes(std::span(stop))) != 0) return;
+  // A forked worker in a session sleeps in recv() on its client, not on the channel: the wake
+  // signal interrupts it so it sees the Stop now (common/client_read_wake.h).
+  const ChildRecord* c = dispatcher_.children().find(slot);
+  if (p.taken && c != nullptr && c->pid > 0 && c->state == ChildState::Busy) {
+    ::kill(c->pid, kWakeSignal);
+  }
 }
 
 void Supervisor::readChannel(SlotId slot, int max_messages) {

@@ -5,10 +5,13 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 
+#include "common/client_read_wake.h"
 #include "common/socket_address.h"
+#include "worker/wake_signal.h"
 
 namespace preforkd {
 namespace {
@@ -16,17 +19,17 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 int remainingMs(Clock::time_point deadline) {
-  const auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  // Rounded up: a wait never ends before its deadline.
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
 }
 
 }  // namespace
 
-ClientConnection::ClientConnection(UniqueFd fd, int channel_fd)
-    : fd_(std::move(fd)), channel_fd_(channel_fd) {
-  // Nothing to set up: every recv/send passes MSG_DONTWAIT (whatever the fd's mode, no call
-  // can block, and no fcntl is needed), and TCP_NODELAY is inherited from the listener.
+ClientConnection::ClientConnection(UniqueFd fd, int channel_fd, ClientWait wait)
+    : fd_(std::move(fd)), channel_fd_(channel_fd), wait_(wait), read_timeout_(kClientReadWake) {
+  // Nothing to set up (no syscall per connection): TCP_NODELAY and, for BlockingRead, the
+  // read timeout are inherited from the listener; sends pass MSG_DONTWAIT.
 }
 
 const std::string& ClientConnection::peer() const {
@@ -42,6 +45,67 @@ const std::string& ClientConnection::peer() const {
 
 ReadStatus ClientConnection::readSome(std::string& out, std::chrono::milliseconds idle) {
   const auto deadline = Clock::now() + idle;
+  return wait_ == ClientWait::BlockingRead ? readBlocking(out, deadline)
+                                           : readPolling(out, deadline);
+}
+
+ReadStatus ClientConnection::received(std::string& out, const char* data, ssize_t got) {
+  if (got == 0) {
+    input_ended_ = true;
+    return ReadStatus::Closed;
+  }
+  out.append(data, static_cast<std::size_t>(got));
+  bytes_in_ += static_cast<std::uint64_t>(got);
+  return ReadStatus::Data;
+}
+
+std::optional<ReadStatus> ClientConnection::glanceAtChannel() const {
+  pollfd p{channel_fd_, POLLIN, 0};
+  if (::poll(&p, 1, 0) <= 0) return std::nullopt;  // nothing (or EINTR: look again later)
+  if (p.revents & (POLLHUP | POLLERR)) return ReadStatus::SupervisorGone;
+  if (p.revents & POLLIN) return ReadStatus::ChannelReadable;
+  return std::nullopt;
+}
+
+ReadStatus ClientConnection::readBlocking(std::string& out, Clock::time_point deadline) {
+  // One recv() per read. The wait is bounded by the socket's SO_RCVTIMEO (at most
+  // kClientReadWake, or what is left of the idle wait if that is shorter); a Stop interrupts
+  // it with the wake signal. See common/client_read_wake.h.
+  for (;;) {
+    if (takeWake()) {
+      if (const auto seen = glanceAtChannel()) return *seen;
+    }
+    const auto now = Clock::now();
+    if (now >= deadline) return ReadStatus::IdleTimeout;
+    const auto want = std::min(std::chrono::ceil<std::chrono::milliseconds>(deadline - now),
+                               std::chrono::milliseconds(kClientReadWake));
+    if (want != read_timeout_) {  // only for short waits: the common one is the inherited period
+      const timeval tv{.tv_sec = static_cast<time_t>(want.count() / 1000),
+                       .tv_usec = static_cast<suseconds_t>(want.count() % 1000 * 1000)};
+      if (::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+        return ReadStatus::Error;
+      }
+      read_timeout_ = want;
+    }
+    std::array<char, 16384> buf;
+    const ssize_t got = ::recv(fd_.get(), buf.data(), buf.size(), 0);
+    if (got >= 0) return received(out, buf.data(), got);
+    if (errno == EINTR) continue;  // the wake signal (checked above) or another one
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      // The period passed. Far less than that means the fd is non-blocking after all, and a
+      // blocking read would spin: wait by poll() from now on.
+      if (Clock::now() - now < read_timeout_ / 2) {
+        wait_ = ClientWait::Poll;
+        return readPolling(out, deadline);
+      }
+      if (const auto seen = glanceAtChannel()) return *seen;
+      continue;
+    }
+    return (errno == ECONNRESET || errno == ETIMEDOUT) ? ReadStatus::Closed : ReadStatus::Error;
+  }
+}
+
+ReadStatus ClientConnection::readPolling(std::string& out, Clock::time_point deadline) {
   // Read first only when input is likely there: the session's first read (the request has
   // usually arrived during the hand-off) and after a read that filled the buffer (more is
   // queued). Otherwise we have just answered and the client has yet to read that and reply
@@ -65,15 +129,9 @@ ReadStatus ClientConnection::readSome(std::string& out, std::chrono::millisecond
     }
     std::array<char, 16384> buf;
     const ssize_t got = ::recv(fd_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
-    if (got > 0) {
+    if (got >= 0) {
       read_first_ = static_cast<std::size_t>(got) == buf.size();
-      out.append(buf.data(), static_cast<std::size_t>(got));
-      bytes_in_ += static_cast<std::uint64_t>(got);
-      return ReadStatus::Data;
-    }
-    if (got == 0) {
-      input_ended_ = true;
-      return ReadStatus::Closed;
+      return received(out, buf.data(), got);
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {

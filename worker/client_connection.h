@@ -1,16 +1,26 @@
 // ClientConnection: the worker's end of one client TCP connection, with bounded waits.
 //
-// Contract: owns the client fd (in whatever mode it arrived: every recv/send is MSG_DONTWAIT
-// and every wait is a poll() with a deadline). While waiting it also watches the worker's channel to the supervisor (borrowed
-// fd): a hang-up there means the supervisor is gone, and a readable channel means a command
-// arrived (the session decides when to look at it). Counts bytes in both directions.
-// Used only inside a worker process; never touches an event loop.
+// Contract: owns the client fd. While waiting for input it also watches the worker's channel to
+// the supervisor (borrowed fd): a hang-up there means the supervisor is gone, and a readable
+// channel means a command arrived (the session decides when to look at it). Every wait has a
+// deadline. Counts bytes in both directions. Used only inside a worker process; never touches
+// an event loop. Two ways to wait for input (ClientWait):
+//   Poll          poll() client and channel together, then recv(MSG_DONTWAIT); works whatever
+//                 the fd's mode and options (exec'd workers);
+//   BlockingRead  recv() blocks on the client alone (one system call per read); needs a
+//                 blocking fd that carries SO_RCVTIMEO = kClientReadWake and a worker that
+//                 installed the wake signal (forked workers: see common/client_read_wake.h).
+//                 An fd found non-blocking falls back to Poll.
+// Writes never block (MSG_DONTWAIT, then poll() for room until the deadline).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include <sys/types.h>
 
 #include "common/unique_fd.h"
 
@@ -25,9 +35,11 @@ enum class ReadStatus {
   Error,
 };
 
+enum class ClientWait { Poll, BlockingRead };
+
 class ClientConnection {
  public:
-  ClientConnection(UniqueFd fd, int channel_fd);
+  ClientConnection(UniqueFd fd, int channel_fd, ClientWait wait = ClientWait::Poll);
 
   // Waits up to `idle` for input, then appends what is available (at most 16 KiB) to `out`.
   ReadStatus readSome(std::string& out, std::chrono::milliseconds idle);
@@ -57,8 +69,17 @@ class ClientConnection {
   const std::string& peer() const;
 
  private:
+  ReadStatus readPolling(std::string& out, std::chrono::steady_clock::time_point deadline);
+  ReadStatus readBlocking(std::string& out, std::chrono::steady_clock::time_point deadline);
+  ReadStatus received(std::string& out, const char* data, ssize_t got);
+  // Hang-up or a command on the channel, without waiting; nothing: std::nullopt.
+  std::optional<ReadStatus> glanceAtChannel() const;
+
   UniqueFd fd_;
   int channel_fd_;
+  ClientWait wait_;
+  // BlockingRead: the fd's SO_RCVTIMEO as far as we know (inherited from the listener).
+  std::chrono::milliseconds read_timeout_;
   mutable std::string peer_;
   unsigned reads_since_poll_ = 0;
   bool read_first_ = true;    // try recv before poll (see readSome)

@@ -3,6 +3,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 
 #include <fmt/format.h>
@@ -14,6 +15,7 @@
 #include "worker/service.h"
 #include "worker/service_registry.h"
 #include "worker/session.h"
+#include "worker/wake_signal.h"
 
 namespace preforkd {
 namespace {
@@ -26,8 +28,12 @@ std::string durationFlagText(std::chrono::milliseconds d) {
 
 class Worker final : public SessionHost {
  public:
-  Worker(UniqueFd channel, const WorkerSettings& settings, TakenSlot* taken)
-      : channel_(std::move(channel)), settings_(settings), taken_(taken), pid_(::getpid()) {}
+  Worker(UniqueFd channel, const WorkerSettings& settings, TakenSlot* taken, ClientWait wait)
+      : channel_(std::move(channel)),
+        settings_(settings),
+        taken_(taken),
+        client_wait_(wait),
+        pid_(::getpid()) {}
 
   int run() {
     service_ = findService(settings_.service);
@@ -105,7 +111,7 @@ class Worker final : public SessionHost {
     } else if (!report({.type = StatusType::Taken, .conn_id = id})) {
       return false;
     }
-    ClientConnection client(std::move(client_fd), channel_.get());
+    ClientConnection client(std::move(client_fd), channel_.get(), client_wait_);
     const ServiceContext ctx{.settings = settings_,
                              .info = {.conn_id = id, .worker_pid = pid_},
                              .host = *this,
@@ -165,6 +171,7 @@ class Worker final : public SessionHost {
   UniqueFd channel_;
   const WorkerSettings& settings_;
   TakenSlot* taken_;  // null: send Taken instead
+  ClientWait client_wait_;
   pid_t pid_;
   const ServiceDefinition* service_ = nullptr;
   std::uint64_t served_ = 0;
@@ -177,7 +184,18 @@ int runWorker(UniqueFd channel, const WorkerSettings& settings, TakenSlot* taken
   try {
     // Second line of defence after channel EOF: die with the supervisor.
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    Worker worker(std::move(channel), settings, taken);
+    // A worker forked by the supervisor gets clients whose reads wake every kClientReadWake
+    // (the supervisor sets SO_RCVTIMEO on its listeners then) and the wake signal after a Stop,
+    // so it can block in recv() alone (common/client_read_wake.h). An exec'd one polls.
+    ClientWait wait = ClientWait::Poll;
+    if (taken != nullptr) {
+      if (installWakeSignal()) {
+        wait = ClientWait::BlockingRead;
+      } else {
+        spdlog::warn("cannot install the wake signal handler (errno {}): polling instead", errno);
+      }
+    }
+    Worker worker(std::move(channel), settings, taken, wait);
     return worker.run();
   } catch (const std::exception& e) {
     spdlog::critical("worker failed: {}", e.what());

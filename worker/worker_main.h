@@ -6,7 +6,9 @@
 // gone) or on a channel it cannot understand. Returns the process exit status; the caller
 // must _exit() with it and never return into the supervisor's code. With `taken` (a forked
 // worker's page shared with the supervisor) Taken is recorded there; without it (an exec'd
-// worker) it is sent as a status message.
+// worker) it is sent as a status message, and a forked worker also waits for its clients in a
+// blocking recv() woken by the supervisor's listener timeout and wake signal
+// (common/client_read_wake.h), where an exec'd one polls client and channel.
 #pragma once
 
 #include "common/taken_slot.h"

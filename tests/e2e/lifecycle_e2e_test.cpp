@@ -230,8 +230,14 @@ TEST(Shutdown, SigintStopsLikeSigterm) {
   Banner b;
   ASSERT_TRUE(c.connect(p.port()));
   ASSERT_TRUE(readBanner(c, &b));
+  // The worker waits for its client in recv() on the client alone; the Stop reaches it at once
+  // through the wake signal (common/client_read_wake.h), not at the end of the one-second
+  // wake period, which would be the answer without the signal.
+  ASSERT_TRUE(eventually([&] { return processState(b.pid) == 'S'; }, 2s));
+  const auto t0 = SteadyClock::now();
   p.signal(SIGINT);
   EXPECT_EQ(c.readLine(3s), "preforkd is shutting down. Goodbye.");
+  EXPECT_LT(SteadyClock::now() - t0, 700ms);
   EXPECT_TRUE(c.readAll(3s).eof);
   const ExitStatus st = p.waitExit(5s);
   EXPECT_TRUE(st.exitedWith(0)) << st.describe() << "\n" << p.log();

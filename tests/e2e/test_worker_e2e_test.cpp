@@ -3,6 +3,7 @@
 // real supervisor runs it like any exec'd worker.
 #include <csignal>
 #include <string>
+#include <thread>
 
 #include "harness.h"
 
@@ -42,6 +43,29 @@ TEST(TestWorker, EchoModeServesARoundTrip) {
   EXPECT_TRUE(p.waitForLog(std::regex(R"(\[test-worker \d+\] info: stop requested: exiting)"),
                            2s))
       << p.log();
+}
+
+// Forked workers get clients whose reads wake every second (common/client_read_wake.h); a
+// foreign exec'd program must get plain sockets: its blocking recv() waits as long as the
+// client is silent, or its sessions would end after a second of silence.
+TEST(TestWorker, AForeignWorkersBlockingReadsHaveNoTimeout) {
+  PreforkdProcess p(
+      {"--workers", "1", "--worker-exec", PREFORKD_TEST_WORKER_BINARY, "blocking-echo"});
+  ASSERT_TRUE(p.waitReady());
+  Client c;
+  ASSERT_TRUE(c.connect(p.port()));
+  ASSERT_TRUE(c.send("before the silence\r\n"));
+  EXPECT_EQ(c.readLine(3s), "before the silence");
+  // The silence is what is tested: longer than the forked workers' wake period.
+  std::this_thread::sleep_for(1500ms);
+  ASSERT_TRUE(c.send("after the silence\r\n"));
+  EXPECT_EQ(c.readLine(3s), "after the silence") << p.log();
+  c.shutdownWrite();
+  EXPECT_TRUE(c.readAll(3s).eof);
+  EXPECT_EQ(p.log().find("recv from the client"), std::string::npos) << p.log();
+  ASSERT_TRUE(p.waitCompleted(1));
+  p.signal(SIGTERM);
+  EXPECT_TRUE(p.waitExit(5s).exitedWith(0)) << p.log();
 }
 
 }  // namespace

@@ -6,6 +6,9 @@
 //
 //   echo                          well: Ready; per connection Taken, echo until the client's EOF,
 //                                 Available; Stop -> Quitting, exit 0
+//   blocking-echo                 like echo, but a session is plain blocking recv()/send() on
+//                                 the client alone, as a naive foreign worker would write it
+//                                 (a read timeout it never set would end its session early)
 //   exit-at-start CODE            exit(CODE) before Ready (78: "do not restart me")
 //   crash-at-start                abort() before Ready
 //   crash-on-connection           Ready, then abort() right after Taken on the first connection
@@ -27,7 +30,7 @@
 //                                 reports; without sanitizers they refuse to start, exit 64)
 //
 // It never spins: it blocks on the channel (and, in a session, on the client and the channel
-// together); client writes are bounded by SO_SNDTIMEO. In every mode it exits when its channel
+// together; blocking-echo: on the client alone); client writes are bounded by SO_SNDTIMEO. In every mode it exits when its channel
 // reaches EOF (the supervisor is gone), and PR_SET_PDEATHSIG SIGKILL is the second line, so a
 // test never leaves one behind. Crashes leave no core file (RLIMIT_CORE 0). Logs go to stderr.
 #include <fcntl.h>
@@ -43,6 +46,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -65,6 +69,7 @@ constexpr int kExitChannel = 3;   // the channel failed or carried garbage
 
 enum class Mode {
   Echo,
+  BlockingEcho,
   ExitAtStart,
   CrashAtStart,
   CrashOnConnection,
@@ -88,6 +93,7 @@ struct ModeName {
 
 constexpr std::array kModes = {
     ModeName{"echo", Mode::Echo, false},
+    ModeName{"blocking-echo", Mode::BlockingEcho, false},
     ModeName{"exit-at-start", Mode::ExitAtStart, true},
     ModeName{"crash-at-start", Mode::CrashAtStart, false},
     ModeName{"crash-on-connection", Mode::CrashOnConnection, false},
@@ -182,11 +188,12 @@ bool report(const ChildStatus& status) { return sendRecord(encodeStatus(status))
 
 enum class SessionOutcome { Finished, Stop, SupervisorGone };
 enum class StopInSession { Obey, Ignore };
+enum class SessionWait { PollBoth, ClientOnly };
 
 // Echoes what the client sends until its EOF. Watches the channel at the same time: a hang-up
 // means the supervisor is gone, a Stop ends the session at once (unless told to ignore it).
 SessionOutcome echoSession(int client, std::uint64_t& bytes_in, std::uint64_t& bytes_out,
-                           StopInSession on_stop) {
+                           StopInSession on_stop, SessionWait wait = SessionWait::PollBoth) {
   // Hand-offs arrive non-blocking; blocking reads (after poll) and bounded blocking writes
   // keep this loop simple.
   const int flags = ::fcntl(client, F_GETFL);
@@ -195,6 +202,20 @@ SessionOutcome echoSession(int client, std::uint64_t& bytes_in, std::uint64_t& b
   ::setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
   std::array<char, 4096> buf;
   for (;;) {
+    if (wait == SessionWait::ClientOnly) {
+      const ssize_t got = ::recv(client, buf.data(), buf.size(), 0);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        if (got < 0) spdlog::warn("recv from the client: {}", std::strerror(errno));
+        return SessionOutcome::Finished;
+      }
+      bytes_in += static_cast<std::uint64_t>(got);
+      if (::send(client, buf.data(), static_cast<std::size_t>(got), MSG_NOSIGNAL) != got) {
+        return SessionOutcome::Finished;
+      }
+      bytes_out += static_cast<std::uint64_t>(got);
+      continue;
+    }
     std::array<pollfd, 2> fds{{{client, POLLIN, 0}, {kChannelFd, POLLIN, 0}}};
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
@@ -291,7 +312,9 @@ class TestWorker {
     std::uint64_t in = 0, out = 0;
     const SessionOutcome outcome =
         echoSession(client.get(), in, out,
-                    opts_.mode == Mode::IgnoreStop ? StopInSession::Ignore : StopInSession::Obey);
+                    opts_.mode == Mode::IgnoreStop ? StopInSession::Ignore : StopInSession::Obey,
+                    opts_.mode == Mode::BlockingEcho ? SessionWait::ClientOnly
+                                                     : SessionWait::PollBoth);
     if (outcome == SessionOutcome::SupervisorGone) return 0;
     client.reset();  // the client sees EOF before we say Available
     const ChildStatus available{.type = StatusType::Available, .conn_id = id, .bytes_in = in,
