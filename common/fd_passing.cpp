@@ -61,7 +61,8 @@ int closeAllPassedFds(msghdr& msg) noexcept {
 
 ReceivedMessage receiveMessage(int sock) noexcept {
   ReceivedMessage out;
-  std::array<char, kMaxChannelMessage> buf{};
+  // Straight into the result's inline buffer: no copy, no allocation.
+  const std::span<char, kMaxChannelMessage> buf = out.payload.buffer();
   iovec iov{buf.data(), buf.size()};
   // Room for a few fds so an unexpected extra fd arrives (and is closed) rather than being
   // silently dropped by the kernel; exactly one is accepted.
@@ -87,7 +88,7 @@ ReceivedMessage receiveMessage(int sock) noexcept {
     out.status = ReceiveStatus::PeerClosed;
     return out;
   }
-  out.payload.assign(buf.data(), static_cast<std::size_t>(n));
+  out.payload.setSize(static_cast<std::size_t>(n));
 
   if (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) {
     // MSG_CTRUNC: the kernel dropped fds that did not fit; close the ones that arrived.

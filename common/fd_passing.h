@@ -14,9 +14,11 @@
 // (blocking or not) makes them.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "common/unique_fd.h"
@@ -40,9 +42,28 @@ enum class ReceiveStatus {
   Truncated,       // MSG_TRUNC or MSG_CTRUNC: record or fds dropped by the kernel; fds closed
 };
 
+// The bytes of one record, held inline: receiving allocates nothing.
+class Payload {
+ public:
+  std::string_view view() const noexcept { return {bytes_.data(), size_}; }
+  operator std::string_view() const noexcept { return view(); }
+  bool empty() const noexcept { return size_ == 0; }
+  std::size_t size() const noexcept { return size_; }
+  friend bool operator==(const Payload& p, std::string_view other) noexcept {
+    return p.view() == other;
+  }
+  // For receiveMessage(): the buffer to receive into, then how much arrived.
+  std::span<char, kMaxChannelMessage> buffer() noexcept { return bytes_; }
+  void setSize(std::size_t n) noexcept { size_ = n < bytes_.size() ? n : bytes_.size(); }
+
+ private:
+  std::array<char, kMaxChannelMessage> bytes_;
+  std::size_t size_ = 0;
+};
+
 struct ReceivedMessage {
   ReceiveStatus status = ReceiveStatus::Error;
-  std::string payload;  // bytes of the record (possibly partial when Truncated)
+  Payload payload;      // bytes of the record (possibly partial when Truncated)
   UniqueFd fd;          // the passed fd, only when status == Message
   int error = 0;        // errno when status == Error
 };

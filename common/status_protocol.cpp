@@ -1,20 +1,27 @@
 #include "common/status_protocol.h"
 
+#include <bit>
+#include <cstring>
+
 #include <fmt/format.h>
 
 namespace preforkd {
 namespace {
 
-void putU64(std::string& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
+// Records are little-endian; on a little-endian host (every Linux target preforkd builds for
+// today) that is one 8-byte copy, elsewhere byte by byte.
 std::uint64_t getU64(std::string_view in, std::size_t at) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) {
-    v |= static_cast<std::uint64_t>(static_cast<unsigned char>(in[at + i])) << (8 * i);
+  if constexpr (std::endian::native == std::endian::little) {
+    std::uint64_t v;
+    std::memcpy(&v, in.data() + at, sizeof v);
+    return v;
+  } else {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) {
+      v |= static_cast<std::uint64_t>(static_cast<unsigned char>(in[at + i])) << (8 * i);
+    }
+    return v;
   }
-  return v;
 }
 
 bool fail(std::string* error, std::string message) {
@@ -29,29 +36,40 @@ bool expectSize(std::string_view record, std::size_t size, const char* what, std
 
 }  // namespace
 
-std::string encodeStatus(const ChildStatus& status) {
-  std::string out(1, static_cast<char>(status.type));
+void Record::putU64(std::uint64_t v) noexcept {
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(bytes_.data() + size_, &v, sizeof v);
+    size_ += sizeof v;
+  } else {
+    for (int i = 0; i < 8; ++i) bytes_[size_++] = static_cast<char>((v >> (8 * i)) & 0xff);
+  }
+}
+
+Record encodeStatus(const ChildStatus& status) noexcept {
+  Record out;
+  out.put(static_cast<char>(status.type));
   switch (status.type) {
     case StatusType::Ready:
       break;
     case StatusType::Taken:
-      putU64(out, status.conn_id);
+      out.putU64(status.conn_id);
       break;
     case StatusType::Available:
-      putU64(out, status.conn_id);
-      putU64(out, status.bytes_in);
-      putU64(out, status.bytes_out);
+      out.putU64(status.conn_id);
+      out.putU64(status.bytes_in);
+      out.putU64(status.bytes_out);
       break;
     case StatusType::Quitting:
-      out.push_back(static_cast<char>(status.reason));
+      out.put(static_cast<char>(status.reason));
       break;
   }
   return out;
 }
 
-std::string encodeCommand(const ParentCommand& command) {
-  std::string out(1, static_cast<char>(command.type));
-  if (command.type == CommandType::Connection) putU64(out, command.conn_id);
+Record encodeCommand(const ParentCommand& command) noexcept {
+  Record out;
+  out.put(static_cast<char>(command.type));
+  if (command.type == CommandType::Connection) out.putU64(command.conn_id);
   return out;
 }
 

@@ -7,8 +7,11 @@
 // lengths; status records come from another process and are treated as untrusted.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -55,8 +58,28 @@ struct ParentCommand {
   friend bool operator==(const ParentCommand&, const ParentCommand&) = default;
 };
 
-std::string encodeStatus(const ChildStatus& status);
-std::string encodeCommand(const ParentCommand& command);
+// One encoded record, held inline: encoding allocates nothing (it runs for every connection).
+class Record {
+ public:
+  static constexpr std::size_t kMaxSize = 25;  // Available, the longest record
+
+  std::string_view view() const noexcept { return {bytes_.data(), size_}; }
+  operator std::string_view() const noexcept { return view(); }
+  std::span<const std::byte> asBytes() const noexcept { return std::as_bytes(std::span(view())); }
+  friend bool operator==(const Record& r, std::string_view other) noexcept {
+    return r.view() == other;
+  }
+
+  void put(char c) noexcept { bytes_[size_++] = c; }
+  void putU64(std::uint64_t v) noexcept;  // little-endian
+
+ private:
+  std::array<char, kMaxSize> bytes_{};
+  std::size_t size_ = 0;
+};
+
+Record encodeStatus(const ChildStatus& status) noexcept;
+Record encodeCommand(const ParentCommand& command) noexcept;
 
 // On failure the optional is empty and *error (when given) says why.
 std::optional<ChildStatus> decodeStatus(std::string_view record, std::string* error = nullptr);

@@ -26,7 +26,8 @@ const char* toString(ChildState state) noexcept {
   return "?";
 }
 
-ChildTable::ChildTable(std::size_t slots) : slots_(slots), idle_pos_(slots) {
+ChildTable::ChildTable(std::size_t slots) : slots_(slots) {
+  idle_lru_.resize(slots);
   for (std::size_t i = 0; i < slots; ++i) slots_[i].slot = static_cast<SlotId>(i);
   counts_[static_cast<int>(ChildState::Empty)] = slots;
 }
@@ -42,7 +43,7 @@ void ChildTable::ensureCapacity(std::size_t slots) {
   const std::size_t old = slots_.size();
   if (slots <= old) return;
   slots_.resize(slots);
-  idle_pos_.resize(slots);
+  idle_lru_.resize(slots);
   for (std::size_t i = old; i < slots; ++i) slots_[i].slot = static_cast<SlotId>(i);
   counts_[static_cast<int>(ChildState::Empty)] += slots - old;
 }
@@ -127,8 +128,8 @@ std::optional<SlotId> ChildTable::pickIdle(DispatchPolicy policy, Generation gen
         }
         break;
       case DispatchPolicy::Mru:
-        for (auto it = idle_lru_.rbegin(); it != idle_lru_.rend(); ++it) {
-          if (eligible(*it, older)) return *it;
+        for (SlotId s = idle_lru_.back(); s != SlotList::kNoSlot; s = idle_lru_.prev(s)) {
+          if (eligible(s, older)) return s;
         }
         break;
       case DispatchPolicy::RoundRobin: {
@@ -191,43 +192,49 @@ void ChildTable::requestStop(SlotId slot, const char* reason) {
   ChildRecord* c = find(slot);
   if (c == nullptr || c->state == ChildState::Empty) bug("requestStop of an empty slot", slot);
   if (c->stop_requested) return;
-  account(*c, -1);
+  const Counted before = countedAs(*c);
   c->stop_requested = true;
   c->stop_reason = reason;
-  account(*c, +1);
+  recount(c->generation, before, countedAs(*c));
 }
 
 // Per-generation counts, kept in step with every state and stop-request change so the
 // planner's questions are O(1) (it asks after every hand-off).
-void ChildTable::account(const ChildRecord& c, int delta) {
-  const bool takes_work = !c.stop_requested && (c.state == ChildState::Starting ||
-                                                c.state == ChildState::Idle ||
-                                                c.state == ChildState::Busy);
-  const bool idle = c.state == ChildState::Idle;
-  const bool starting = c.state == ChildState::Starting && !c.stop_requested;
-  const bool unreaped = c.state == ChildState::Stopping && !c.stop_requested;
-  if (!takes_work && !idle && !starting && !unreaped) return;
-  GenerationCounts& g = by_generation_[c.generation];
-  const auto apply = [delta](std::size_t& n) { n = static_cast<std::size_t>(static_cast<long>(n) + delta); };
-  if (takes_work) apply(g.active);
-  if (idle) apply(g.idle);
-  if (starting) apply(g.starting);
-  if (unreaped) apply(g.unreaped);
+ChildTable::Counted ChildTable::countedAs(const ChildRecord& c) noexcept {
+  return Counted{
+      .active = !c.stop_requested && (c.state == ChildState::Starting ||
+                                      c.state == ChildState::Idle || c.state == ChildState::Busy),
+      .idle = c.state == ChildState::Idle,
+      .starting = c.state == ChildState::Starting && !c.stop_requested,
+      .unreaped = c.state == ChildState::Stopping && !c.stop_requested,
+  };
+}
+
+// One map lookup for the whole change (this runs twice per connection).
+void ChildTable::recount(Generation generation, Counted before, Counted after) {
+  if (before == after) return;
+  GenerationCounts& g = by_generation_[generation];
+  const auto apply = [](std::size_t& n, bool was, bool is) {
+    if (was != is) n = is ? n + 1 : n - 1;
+  };
+  apply(g.active, before.active, after.active);
+  apply(g.idle, before.idle, after.idle);
+  apply(g.starting, before.starting, after.starting);
+  apply(g.unreaped, before.unreaped, after.unreaped);
   if (g.active == 0 && g.idle == 0 && g.starting == 0 && g.unreaped == 0) {
-    by_generation_.erase(c.generation);
+    by_generation_.erase(generation);
   }
 }
 
 void ChildTable::setState(ChildRecord& child, ChildState state, TimePoint now) {
-  const auto idx = static_cast<std::size_t>(child.slot);
-  if (child.state == ChildState::Idle) idle_lru_.erase(idle_pos_[idx]);
-  account(child, -1);
+  if (child.state == ChildState::Idle) idle_lru_.erase(child.slot);
+  const Counted before = countedAs(child);
   --counts_[static_cast<int>(child.state)];
   child.state = state;
   child.state_since = now;
   ++counts_[static_cast<int>(state)];
-  account(child, +1);
-  if (state == ChildState::Idle) idle_pos_[idx] = idle_lru_.insert(idle_lru_.end(), child.slot);
+  recount(child.generation, before, countedAs(child));
+  if (state == ChildState::Idle) idle_lru_.pushBack(child.slot);
 }
 
 }  // namespace preforkd

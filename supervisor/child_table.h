@@ -16,7 +16,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <list>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -25,12 +24,12 @@
 #include "common/socket_address.h"
 #include "common/status_protocol.h"
 #include "supervisor/pool_settings.h"
+#include "supervisor/slot_list.h"
 
 namespace preforkd {
 
 using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
-using SlotId = int;
 
 enum class ChildState { Empty, Starting, Idle, Busy, Stopping };
 
@@ -114,14 +113,19 @@ class ChildTable {
   void setState(ChildRecord& child, ChildState state, TimePoint now);
 
   std::vector<ChildRecord> slots_;
-  std::vector<std::list<SlotId>::iterator> idle_pos_;  // valid iff the slot is Idle
-  std::list<SlotId> idle_lru_;                          // front = idle the longest
+  SlotList idle_lru_;  // the Idle children, front = idle the longest
   std::unordered_map<pid_t, SlotId> by_pid_;
   SlotId rr_cursor_ = -1;  // round-robin: the slot picked last
   struct GenerationCounts {
     std::size_t active = 0, idle = 0, starting = 0, unreaped = 0;
   };
-  void account(const ChildRecord& child, int delta);
+  // Which per-generation counts a child is in.
+  struct Counted {
+    bool active = false, idle = false, starting = false, unreaped = false;
+    friend bool operator==(const Counted&, const Counted&) = default;
+  };
+  static Counted countedAs(const ChildRecord& child) noexcept;
+  void recount(Generation generation, Counted before, Counted after);
   std::map<Generation, GenerationCounts> by_generation_;  // generations with live children
   std::size_t counts_[5] = {};
 };

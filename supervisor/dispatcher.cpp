@@ -21,8 +21,9 @@ std::vector<SlotId> Dispatcher::generationUp(TimePoint now) {
 
 void Dispatcher::submit(ConnectionId conn, TimePoint now) { queue_.push_back({conn, now}); }
 
-std::vector<Assignment> Dispatcher::assign(TimePoint now) {
-  std::vector<Assignment> out;
+const std::vector<Assignment>& Dispatcher::assign(TimePoint now) {
+  std::vector<Assignment>& out = assigned_;
+  out.clear();
   while (!queue_.empty()) {
     const auto slot = children_.pickIdle(policy_, generation_, allow_older_);
     if (!slot) break;

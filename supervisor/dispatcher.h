@@ -65,7 +65,9 @@ class Dispatcher {
   void submit(ConnectionId conn, TimePoint now);  // joins the back of the queue
   // Pairs queued connections with idle children and marks those children Busy. The caller
   // sends each one and reports a failure with onSendFailed().
-  std::vector<Assignment> assign(TimePoint now);
+  // The result is valid until the next assign() (its storage is reused: no allocation per
+  // connection).
+  const std::vector<Assignment>& assign(TimePoint now);
   std::size_t queued() const noexcept { return queue_.size(); }
   // Idle children that assign() may use right now.
   std::size_t usableIdle() const;
@@ -116,6 +118,7 @@ class Dispatcher {
 
   ChildTable children_;
   std::deque<Queued> queue_;
+  std::vector<Assignment> assigned_;  // assign()'s result, reused
   DispatchPolicy policy_ = DispatchPolicy::Lru;
   Generation generation_ = 1;
   bool allow_older_ = false;

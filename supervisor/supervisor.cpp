@@ -444,7 +444,7 @@ void Supervisor::admitConnection(UniqueFd fd, const SocketAddress& peer, TimePoi
     spdlog::debug("connection {} {} {}", id, handed_over ? "handed over from" : "accepted from",
                   formatAddress(peer));
   }
-  conns_.emplace(id, PendingConnection{std::move(fd), peer, now});
+  storePending(id, PendingConnection{std::move(fd), peer, now});
   dispatcher_.submit(id, now);
   counters_.queued_max = std::max<std::uint64_t>(counters_.queued_max, dispatcher_.queued());
 }
@@ -458,11 +458,32 @@ void Supervisor::rejectConnection(int fd, const std::string& line) {
 
 void Supervisor::finishConnection(const SocketAddress& peer) { sources_.release(peer); }
 
+// conns_ changes twice per connection: its nodes are recycled instead of allocated and freed
+// each time (at most kSparePendingNodes are kept).
+void Supervisor::storePending(ConnectionId id, PendingConnection pc) {
+  if (spare_conn_nodes_.empty()) {
+    conns_.emplace(id, std::move(pc));
+    return;
+  }
+  auto node = std::move(spare_conn_nodes_.back());
+  spare_conn_nodes_.pop_back();
+  node.key() = id;
+  node.mapped() = std::move(pc);
+  conns_.insert(std::move(node));
+}
+
+void Supervisor::erasePending(ConnectionId id) {
+  auto node = conns_.extract(id);
+  if (node.empty()) return;
+  node.mapped().fd.reset();  // closes our copy now, whatever becomes of the node
+  if (spare_conn_nodes_.size() < kSparePendingNodes) spare_conn_nodes_.push_back(std::move(node));
+}
+
 std::optional<Supervisor::PendingConnection> Supervisor::takePending(ConnectionId id) {
   auto it = conns_.find(id);
   if (it == conns_.end()) return std::nullopt;
   PendingConnection pc = std::move(it->second);
-  conns_.erase(it);
+  erasePending(id);
   finishConnection(pc.peer);
   return pc;
 }
@@ -507,7 +528,7 @@ void Supervisor::pump() {
 
 void Supervisor::handOutQueued() {
   for (;;) {
-    const auto assignments = dispatcher_.assign(Clock::now());
+    const auto& assignments = dispatcher_.assign(Clock::now());
     if (assignments.empty()) return;
     for (const Assignment& a : assignments) sendAssignment(a);
   }
@@ -522,9 +543,8 @@ void Supervisor::sendAssignment(const Assignment& a) {
   ChildProcess& p = proc(a.slot);
   ChildRecord* child = dispatcher_.children().find(a.slot);
   child->conn_peer = it->second.peer;
-  const std::string record = encodeCommand({.type = CommandType::Connection, .conn_id = a.conn});
-  const int err = p.channel ? sendMessage(p.channel.get(), std::as_bytes(std::span(record)),
-                                          it->second.fd.get())
+  const Record record = encodeCommand({.type = CommandType::Connection, .conn_id = a.conn});
+  const int err = p.channel ? sendMessage(p.channel.get(), record.asBytes(), it->second.fd.get())
                             : EBADF;
   if (err == 0) {
     ++counters_.dispatched;
@@ -551,8 +571,9 @@ void Supervisor::sendStop(SlotId slot) {
     c->drain_by = Clock::now() + config_.lifecycle.reload_timeout;
   }
   if (!p.channel) return;
-  const std::string stop = encodeCommand({.type = CommandType::Stop});
-  if (sendMessage(p.channel.get(), std::as_bytes(std::span(stop))) != 0) return;
+  if (sendMessage(p.channel.get(), encodeCommand({.type = CommandType::Stop}).asBytes()) != 0) {
+    return;
+  }
   // A forked worker in a session sleeps in recv() on its client, not on the channel: the wake
   // signal interrupts it so it sees the Stop now (common/client_read_wake.h).
   const ChildRecord* c = dispatcher_.children().find(slot);
@@ -677,7 +698,7 @@ Verdict Supervisor::connectionTaken(SlotId slot, ConnectionId conn, TimePoint wh
   if (verdict == Verdict::Ok) {
     const ChildRecord* child = dispatcher_.children().find(slot);
     histograms_.handoff.record(nanos(when - child->conn_assigned_at));
-    conns_.erase(conn);  // closes our copy
+    erasePending(conn);  // closes our copy
     proc(slot).taken.recordReleased(conn);  // (no-op for an exec'd worker)
   }
   return verdict;
@@ -1148,12 +1169,8 @@ void Supervisor::beginShutdown(bool graceful, const char* why) {
   }
   event_del(respawn_timer_.event.get());
   event_del(accept_resume_timer_.event.get());
+  handOutQueued();  // queued connections still go to idle children
   const TimePoint now = Clock::now();
-  for (;;) {  // queued connections still go to idle children
-    const auto assignments = dispatcher_.assign(now);
-    if (assignments.empty()) break;
-    for (const Assignment& a : assignments) sendAssignment(a);
-  }
   for (SlotId slot : dispatcher_.beginDrain(now)) sendStop(slot);
   for (auto& done : reload_waiters_) done("shutting down");
   reload_waiters_.clear();

@@ -136,6 +136,8 @@ class Supervisor {
   // Removes a not-yet-taken connection (queued) from our table and releases its source
   // count; the caller may still write to it before the returned fd closes.
   std::optional<PendingConnection> takePending(ConnectionId id);
+  void storePending(ConnectionId id, PendingConnection pc);
+  void erasePending(ConnectionId id);  // closes the supervisor's copy
   AdmissionView admissionView() const;
   void setListening(bool on);
   void pump();
@@ -212,6 +214,8 @@ class Supervisor {
   std::vector<std::unique_ptr<ChildProcess>> procs_;  // by slot; pointers stay valid as it grows
   std::vector<SlotId> awaiting_take_;  // forked workers handed a connection, Taken not seen yet
   std::unordered_map<ConnectionId, PendingConnection> conns_;
+  static constexpr std::size_t kSparePendingNodes = 64;
+  std::vector<std::unordered_map<ConnectionId, PendingConnection>::node_type> spare_conn_nodes_;
   ConnectionId next_conn_id_ = 1;
   RespawnBrake brake_;
   CrashWindow crashes_;

@@ -157,8 +157,7 @@ class Worker final : public SessionHost {
   }
 
   bool report(const ChildStatus& status) {
-    const std::string record = encodeStatus(status);
-    const int err = sendMessage(channel_.get(), std::as_bytes(std::span(record)));
+    const int err = sendMessage(channel_.get(), encodeStatus(status).asBytes());
     if (err != 0) {
       spdlog::warn("cannot send {} to supervisor (errno {}): exiting", toString(status.type), err);
       return false;

@@ -17,7 +17,7 @@ TEST(StatusProtocol, StatusRoundTrips) {
       {.type = StatusType::Quitting, .reason = QuitReason::ChannelError},
   };
   for (const ChildStatus& s : cases) {
-    const std::string wire = encodeStatus(s);
+    const std::string wire(encodeStatus(s).view());
     EXPECT_EQ(static_cast<unsigned char>(wire[0]), static_cast<unsigned char>(s.type));
     std::string error;
     const auto back = decodeStatus(wire, &error);
