@@ -44,9 +44,9 @@ const std::string& ClientConnection::peer() const {
 }
 
 ReadStatus ClientConnection::readSome(std::string& out, std::chrono::milliseconds idle) {
-  const auto deadline = Clock::now() + idle;
-  return wait_ == ClientWait::BlockingRead ? readBlocking(out, deadline)
-                                           : readPolling(out, deadline);
+  const auto now = Clock::now();
+  return wait_ == ClientWait::BlockingRead ? readBlocking(out, now, now + idle)
+                                           : readPolling(out, now + idle);
 }
 
 ReadStatus ClientConnection::received(std::string& out, const char* data, ssize_t got) {
@@ -67,15 +67,16 @@ std::optional<ReadStatus> ClientConnection::glanceAtChannel() const {
   return std::nullopt;
 }
 
-ReadStatus ClientConnection::readBlocking(std::string& out, Clock::time_point deadline) {
+ReadStatus ClientConnection::readBlocking(std::string& out, Clock::time_point now,
+                                          Clock::time_point deadline) {
   // One recv() per read. The wait is bounded by the socket's SO_RCVTIMEO (at most
   // kClientReadWake, or what is left of the idle wait if that is shorter); a Stop interrupts
   // it with the wake signal. See common/client_read_wake.h.
-  for (;;) {
+  for (bool first = true;; first = false) {
     if (takeWake()) {
       if (const auto seen = glanceAtChannel()) return *seen;
     }
-    const auto now = Clock::now();
+    if (!first) now = Clock::now();
     if (now >= deadline) return ReadStatus::IdleTimeout;
     const auto want = std::min(std::chrono::ceil<std::chrono::milliseconds>(deadline - now),
                                std::chrono::milliseconds(kClientReadWake));
@@ -143,7 +144,8 @@ ReadStatus ClientConnection::readPolling(std::string& out, Clock::time_point dea
 }
 
 bool ClientConnection::writeAll(std::string_view data, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
+  // The clock is read only if the client's buffer is full (the usual reply fits at once).
+  std::optional<Clock::time_point> deadline;
   while (!data.empty()) {
     const ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
@@ -153,8 +155,9 @@ bool ClientConnection::writeAll(std::string_view data, std::chrono::milliseconds
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!deadline) deadline = Clock::now() + timeout;
       pollfd p{fd_.get(), POLLOUT, 0};
-      const int ready = ::poll(&p, 1, remainingMs(deadline));
+      const int ready = ::poll(&p, 1, remainingMs(*deadline));
       if (ready < 0 && errno == EINTR) continue;
       if (ready <= 0) return false;  // the client does not read: give up at the deadline
       continue;

@@ -70,7 +70,8 @@ class ClientConnection {
 
  private:
   ReadStatus readPolling(std::string& out, std::chrono::steady_clock::time_point deadline);
-  ReadStatus readBlocking(std::string& out, std::chrono::steady_clock::time_point deadline);
+  ReadStatus readBlocking(std::string& out, std::chrono::steady_clock::time_point now,
+                          std::chrono::steady_clock::time_point deadline);
   ReadStatus received(std::string& out, const char* data, ssize_t got);
   // Hang-up or a command on the channel, without waiting; nothing: std::nullopt.
   std::optional<ReadStatus> glanceAtChannel() const;
