@@ -22,6 +22,7 @@
 #include "supervisor/inherited_listeners.h"
 #include "supervisor/listener_stats.h"
 #include "supervisor/spawner.h"
+#include "supervisor/startup_code.h"
 #include "supervisor/time_limits.h"
 #include "supervisor/upgrade.h"
 
@@ -1226,6 +1227,8 @@ void Supervisor::checkReadyAndDone() {
         addrs += (addrs.empty() ? "" : ", ") + l.listener.address;
       }
       spdlog::info("ready: {} workers serving {}", needed, addrs);
+      // Start-up is over: its code need not stay mapped (supervisor/startup_code.h).
+      spdlog::debug("released the mappings of {} KiB of start-up code", releaseStartupCode() / 1024);
       // A hot upgrade's successor is the service's main process from now on.
       if (predecessor_) notifier_->notifier().mainPid(::getpid());
       notifier_->ready();
