@@ -19,7 +19,9 @@
 //
 // Exec'd workers (any program, `--worker-exec`) keep the poll() of client and channel: with
 // worker_exec set the supervisor clears SO_RCVTIMEO on its listeners and sends no signal,
-// so a foreign program's blocking reads behave as it expects.
+// so a foreign program's blocking reads behave as it expects. A client accepted under the
+// other setting (before a reload switched the kind of worker, or handed over by a hot
+// upgrade) gets the timeout its worker expects set on its socket at hand-off.
 #pragma once
 
 #include <csignal>

@@ -41,12 +41,16 @@ Listener openListener(const SocketAddress& addr, int backlog) {
   return Listener{std::move(fd), formatAddress(bound)};
 }
 
+bool setReadTimeout(int fd, std::chrono::milliseconds period) noexcept {
+  const timeval tv{.tv_sec = static_cast<time_t>(period.count() / 1000),
+                   .tv_usec = static_cast<suseconds_t>(period.count() % 1000 * 1000)};
+  return ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0;
+}
+
 void setClientReadWake(const Listener& listener, std::chrono::milliseconds period) {
   // Set on the listener once, copied by Linux into every accepted socket: no syscall per
   // connection in the supervisor or the worker.
-  const timeval tv{.tv_sec = static_cast<time_t>(period.count() / 1000),
-                   .tv_usec = static_cast<suseconds_t>(period.count() % 1000 * 1000)};
-  if (::setsockopt(listener.fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+  if (!setReadTimeout(listener.fd.get(), period)) {
     throw std::runtime_error(
         fmt::format("listen {}: SO_RCVTIMEO: {}", listener.address, std::strerror(errno)));
   }

@@ -179,20 +179,27 @@ void Supervisor::openListeners() {
       }
     }
   }
-  // Forked workers wait for their clients in a blocking recv() that must wake every
-  // kClientReadWake; a foreign exec'd program gets sockets without a timeout it never asked for.
-  const auto wake = config_.worker_exec.empty() ? kClientReadWake : std::chrono::milliseconds(0);
+  try {
+    applyListenerReadWake();
+  } catch (const std::runtime_error& e) {
+    throw StartupError(e.what());
+  }
   for (ListenerSlot& l : listeners_) {
-    try {
-      setClientReadWake(l.listener, wake);
-    } catch (const std::runtime_error& e) {
-      throw StartupError(e.what());
-    }
     l.event.reset(event_new(base_.get(), l.listener.fd.get(), EV_READ | EV_PERSIST,
                             &onListenerReadable, this));
     if (!l.event) throw StartupError("cannot register a listener with the event loop");
     spdlog::info("listening on {}", l.listener.address);
   }
+}
+
+void Supervisor::applyListenerReadWake() {
+  // Forked workers wait for their clients in a blocking recv() that must wake every
+  // kClientReadWake; a foreign exec'd program gets sockets without a timeout it never asked for.
+  const bool wake = config_.worker_exec.empty();
+  for (ListenerSlot& l : listeners_) {
+    setClientReadWake(l.listener, wake ? kClientReadWake : std::chrono::milliseconds(0));
+  }
+  listeners_read_wake_ = wake;
 }
 
 void Supervisor::openControlSocket() {
@@ -445,7 +452,11 @@ void Supervisor::admitConnection(UniqueFd fd, const SocketAddress& peer, TimePoi
     spdlog::debug("connection {} {} {}", id, handed_over ? "handed over from" : "accepted from",
                   formatAddress(peer));
   }
-  storePending(id, PendingConnection{std::move(fd), peer, now});
+  storePending(id, PendingConnection{.fd = std::move(fd),
+                                     .peer = peer,
+                                     .accepted_at = now,
+                                     .read_wake = handed_over ? std::nullopt
+                                                              : std::optional(listeners_read_wake_)});
   dispatcher_.submit(id, now);
   counters_.queued_max = std::max<std::uint64_t>(counters_.queued_max, dispatcher_.queued());
 }
@@ -544,6 +555,18 @@ void Supervisor::sendAssignment(const Assignment& a) {
   ChildProcess& p = proc(a.slot);
   ChildRecord* child = dispatcher_.children().find(a.slot);
   child->conn_peer = it->second.peer;
+  // Normally the client already carries the read timeout its worker expects (from the
+  // listener). Not if it was accepted before a reload switched between forked and exec'd
+  // workers, or handed over by a hot upgrade's predecessor: set it now.
+  const bool wants_wake = static_cast<bool>(p.taken);
+  if (it->second.read_wake != wants_wake) {
+    if (setReadTimeout(it->second.fd.get(),
+                       wants_wake ? kClientReadWake : std::chrono::milliseconds(0))) {
+      it->second.read_wake = wants_wake;
+    } else {
+      spdlog::warn("connection {}: cannot set its read timeout: {}", a.conn, std::strerror(errno));
+    }
+  }
   const Record record = encodeCommand({.type = CommandType::Connection, .conn_id = a.conn});
   const int err = p.channel ? sendMessage(p.channel.get(), record.asBytes(), it->second.fd.get())
                             : EBADF;
@@ -1294,7 +1317,16 @@ void Supervisor::reload(std::function<void(std::string)> done) {
   }
   const Generation gen = dispatcher_.generation() + 1;
   next.worker.generation = gen;
+  const bool kind_changed = next.worker_exec.empty() != config_.worker_exec.empty();
   config_ = std::move(next);
+  if (kind_changed) {
+    try {
+      applyListenerReadWake();  // for clients accepted from now on
+    } catch (const std::runtime_error& e) {
+      spdlog::warn("reload: {}; each client's read timeout is set at hand-off instead", e.what());
+      listeners_read_wake_ = !config_.worker_exec.empty();  // unknown: fixed per client
+    }
+  }
   if (agent_) agent_->setAllow(config_.agent.allow);
   planner_.update(config_.pool);
   dispatcher_.setPolicy(config_.pool.policy);

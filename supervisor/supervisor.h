@@ -90,6 +90,9 @@ class Supervisor {
     UniqueFd fd;  // the supervisor's copy, kept until we see the child's Taken
     SocketAddress peer;
     TimePoint accepted_at{};
+    // Whether fd carries SO_RCVTIMEO = kClientReadWake (inherited from the listener at
+    // accept); nullopt: unknown (handed over by a hot upgrade's predecessor).
+    std::optional<bool> read_wake;
   };
   struct ListenerSlot {
     Listener listener;
@@ -119,6 +122,9 @@ class Supervisor {
 
   // --- start-up
   void openListeners();
+  // Sets the listeners' read timeout for the current kind of worker (forked: kClientReadWake,
+  // exec'd: none; common/client_read_wake.h).
+  void applyListenerReadWake();
   void openControlSocket();
   void openAgent();
   void makeTimer(Timer& t, void (Supervisor::*fire)());
@@ -208,6 +214,7 @@ class Supervisor {
   std::chrono::system_clock::time_point started_wall_;
   EventBasePtr base_;
   std::vector<ListenerSlot> listeners_;
+  bool listeners_read_wake_ = false;  // what applyListenerReadWake() set last
   std::unique_ptr<ControlSocket> control_;
   Dispatcher dispatcher_;
   PoolPlanner planner_;

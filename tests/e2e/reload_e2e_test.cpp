@@ -5,6 +5,8 @@
 #include <fstream>
 #include <regex>
 #include <set>
+#include <string>
+#include <thread>
 
 #include "harness.h"
 
@@ -113,6 +115,53 @@ TEST(RuntimeControl, DrainAndKillWorkerAndKillConn) {
   EXPECT_TRUE(p.control("conn kill 999999")->starts_with("ERROR"));
   EXPECT_TRUE(p.control("worker kill 999999")->starts_with("ERROR"));
   ASSERT_TRUE(p.waitPoolFull(2));
+}
+
+}  // namespace
+}  // namespace e2e
+
+namespace e2e {
+namespace {
+
+// A client accepted while forked workers served (its socket inherited the listeners' 1 s read
+// timeout, common/client_read_wake.h) but handed out after a reload switched to an exec'd
+// program gets a socket without the timeout: the naive blocking-echo test worker keeps
+// serving it after more than a second of silence.
+TEST(ReloadConfig, ClientsQueuedAcrossASwitchToExecdWorkersLoseTheReadTimeout) {
+  TempDir dir;
+  ConfigFile file(dir.path());
+  file.write("[pool]\nworkers = 1\n[overload]\nqueue = 4\n");
+  PreforkdProcess p({"-c", file.path()});
+  ASSERT_TRUE(p.waitReady());
+  Client a;
+  Banner ab;
+  ASSERT_TRUE(a.connect(p.port()));
+  ASSERT_TRUE(readBanner(a, &ab));  // the only forked worker is busy with `a`
+  Client b;
+  ASSERT_TRUE(b.connect(p.port()));
+  ASSERT_TRUE(eventually([&] { return p.infoNumber("conns_queued") == 1; }, 5s))
+      << "b must wait in the supervisor's queue, accepted under the forked workers' listeners";
+
+  file.write(std::string("[pool]\nworkers = 1\n[overload]\nqueue = 4\n[worker]\nexec = [\"") +
+             PREFORKD_TEST_WORKER_BINARY + "\", \"blocking-echo\"]\n");
+  std::size_t cursor = 0;
+  p.signal(SIGHUP);
+  ASSERT_TRUE(p.waitForLog(std::regex("reload: starting generation 2"), 5s, &cursor)) << p.log();
+  // The new generation's exec'd worker takes `b` from the queue.
+  ASSERT_TRUE(b.send("first\r\n"));
+  EXPECT_EQ(b.readLine(5s), "first") << p.log();
+  std::this_thread::sleep_for(1500ms);  // the silence is what is tested
+  ASSERT_TRUE(b.send("after the silence\r\n"));
+  EXPECT_EQ(b.readLine(3s), "after the silence") << p.log();
+  EXPECT_EQ(p.log().find("recv from the client"), std::string::npos) << p.log();
+
+  b.shutdownWrite();
+  EXPECT_TRUE(b.readAll(3s).eof);
+  ASSERT_TRUE(a.send("quit\r\n"));
+  EXPECT_EQ(a.readLine(3s), "Goodbye.");
+  EXPECT_TRUE(a.readAll(3s).eof);
+  p.signal(SIGTERM);
+  EXPECT_TRUE(p.waitExit(10s).exitedWith(0)) << p.log();
 }
 
 }  // namespace
