@@ -14,6 +14,7 @@
 
 #include "common/logging.h"
 #include "supervisor/control_options.h"
+#include "supervisor/toml_text_guard.h"
 #include "worker/service_registry.h"
 #include "worker/worker_options.h"
 
@@ -433,9 +434,18 @@ std::string ConfigDiagnostic::format() const {
 ConfigFileResult applyConfigText(std::string_view text, const std::string& source_name,
                                  UnknownKeys unknown, SupervisorConfig& config) {
   ConfigFileResult result;
+  // Always an error in TOML, and undefined behaviour in the parser for some characters: refuse
+  // it before parsing (supervisor/toml_text_guard.h).
+  const TomlTextCheck checked = checkTomlText(text);
+  if (const auto& at = checked.non_ascii_outside_strings) {
+    result.errors.push_back({{source_name, at->line, at->column},
+                             "non-ASCII character outside a string or comment (bare keys are "
+                             "ASCII letters, digits, '-' and '_'; quote other text)"});
+    return result;
+  }
   toml::table root;
   try {
-    root = toml::parse(text, source_name);
+    root = toml::parse(checked.text ? std::string_view(*checked.text) : text, source_name);
   } catch (const toml::parse_error& e) {
     result.errors.push_back({positionOf(e.source(), source_name), std::string(e.description())});
     return result;
