@@ -13,6 +13,18 @@ bool startsWith(std::string_view text, std::size_t at, std::string_view what) {
 
 bool asciiSpace(char c) { return c == ' ' || c == '\t'; }
 
+// Moves `pos` over `consumed`.
+void advance(TextPosition& pos, std::string_view consumed) {
+  for (const char c : consumed) {
+    if (c == '\n') {
+      ++pos.line;
+      pos.column = 1;
+    } else {
+      ++pos.column;
+    }
+  }
+}
+
 // Length of the UTF-8 sequence at `at` and its code point; 0 if it is not a valid one (the
 // parser reports bad UTF-8 itself).
 std::size_t decodeUtf8(std::string_view text, std::size_t at, char32_t* cp) {
@@ -103,14 +115,7 @@ TomlTextCheck checkTomlText(std::string_view text) {
           out += cp <= 0xFFFF ? fmt::format("\\u{:04X}", static_cast<std::uint32_t>(cp))
                               : fmt::format("\\U{:08X}", static_cast<std::uint32_t>(cp));
           changed = true;
-          for (std::size_t k = i; k < j + n; ++k) {
-            if (text[k] == '\n') {
-              ++pos.line;
-              pos.column = 1;
-            } else {
-              ++pos.column;
-            }
-          }
+          advance(pos, text.substr(i, j + n - i));
           i = j + n;
           continue;
         }
@@ -126,14 +131,7 @@ TomlTextCheck checkTomlText(std::string_view text) {
     }
     len = std::min(len, text.size() - i);
     out.append(text.substr(i, len));
-    for (std::size_t k = i; k < i + len; ++k) {
-      if (text[k] == '\n') {
-        ++pos.line;
-        pos.column = 1;
-      } else {
-        ++pos.column;
-      }
-    }
+    advance(pos, text.substr(i, len));
     i += len;
   }
   if (changed) result.text = std::move(out);
