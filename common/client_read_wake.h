@@ -32,4 +32,9 @@ namespace preforkd {
 inline constexpr std::chrono::milliseconds kClientReadWake{1000};
 inline constexpr int kWakeSignal = SIGWINCH;
 
+// Sets SO_RCVTIMEO on `fd` (zero: no timeout); false with errno set if it failed. The
+// supervisor sets it on listeners (and on a client whose inherited value is wrong), a worker
+// on its client when an idle deadline is nearer than the period.
+bool setReadTimeout(int fd, std::chrono::milliseconds period) noexcept;
+
 }  // namespace preforkd

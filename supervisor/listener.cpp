@@ -3,13 +3,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
 #include <fmt/format.h>
+
+#include "common/client_read_wake.h"
 
 namespace preforkd {
 
@@ -39,12 +40,6 @@ Listener openListener(const SocketAddress& addr, int backlog) {
   bound.length = sizeof bound.storage;
   if (::getsockname(fd.get(), bound.get(), &bound.length) != 0) throw fail("getsockname");
   return Listener{std::move(fd), formatAddress(bound)};
-}
-
-bool setReadTimeout(int fd, std::chrono::milliseconds period) noexcept {
-  const timeval tv{.tv_sec = static_cast<time_t>(period.count() / 1000),
-                   .tv_usec = static_cast<suseconds_t>(period.count() % 1000 * 1000)};
-  return ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0;
 }
 
 void setClientReadWake(const Listener& listener, std::chrono::milliseconds period) {

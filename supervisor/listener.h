@@ -6,8 +6,7 @@
 // acceptOne() never blocks (the socket is non-blocking) and sorts errors into what the
 // caller must do: try again now, stop until readable, or back off (fd/memory exhaustion:
 // retrying at once would spin the loop). setClientReadWake() sets the read timeout every
-// socket accepted from a listener inherits (common/client_read_wake.h); zero clears it;
-// setReadTimeout() sets it on one socket.
+// socket accepted from a listener inherits (common/client_read_wake.h); zero clears it.
 #pragma once
 
 #include <chrono>
@@ -27,8 +26,6 @@ Listener openListener(const SocketAddress& addr, int backlog);
 
 // Throws std::runtime_error naming the listener if setsockopt fails.
 void setClientReadWake(const Listener& listener, std::chrono::milliseconds period);
-// The same for one socket (an accepted client); false with errno set if it failed.
-bool setReadTimeout(int fd, std::chrono::milliseconds period) noexcept;
 
 enum class AcceptOutcome {
   Accepted,

@@ -589,18 +589,16 @@ void Supervisor::sendAssignment(const Assignment& a) {
 
 void Supervisor::sendStop(SlotId slot) {
   ChildProcess& p = proc(slot);
+  ChildRecord* c = dispatcher_.children().find(slot);
   // A stopped child must leave within a bound like any other wait (it is idle, or finishing
   // its last client): the reload deadline, then SIGTERM and SIGKILL.
-  if (ChildRecord* c = dispatcher_.children().find(slot); c != nullptr && !c->drain_by) {
-    c->drain_by = Clock::now() + config_.lifecycle.reload_timeout;
-  }
+  if (c != nullptr && !c->drain_by) c->drain_by = Clock::now() + config_.lifecycle.reload_timeout;
   if (!p.channel) return;
   if (sendMessage(p.channel.get(), encodeCommand({.type = CommandType::Stop}).asBytes()) != 0) {
     return;
   }
   // A forked worker in a session sleeps in recv() on its client, not on the channel: the wake
   // signal interrupts it so it sees the Stop now (common/client_read_wake.h).
-  const ChildRecord* c = dispatcher_.children().find(slot);
   if (p.taken && c != nullptr && c->pid > 0 && c->state == ChildState::Busy) {
     ::kill(c->pid, kWakeSignal);
   }

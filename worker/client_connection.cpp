@@ -81,11 +81,7 @@ ReadStatus ClientConnection::readBlocking(std::string& out, Clock::time_point no
     const auto want = std::min(std::chrono::ceil<std::chrono::milliseconds>(deadline - now),
                                std::chrono::milliseconds(kClientReadWake));
     if (want != read_timeout_) {  // only for short waits: the common one is the inherited period
-      const timeval tv{.tv_sec = static_cast<time_t>(want.count() / 1000),
-                       .tv_usec = static_cast<suseconds_t>(want.count() % 1000 * 1000)};
-      if (::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
-        return ReadStatus::Error;
-      }
+      if (!setReadTimeout(fd_.get(), want)) return ReadStatus::Error;
       read_timeout_ = want;
     }
     std::array<char, 16384> buf;

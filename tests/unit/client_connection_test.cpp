@@ -146,16 +146,17 @@ struct ReaderThread {
     std::string data;
   };
   explicit ReaderThread(ClientConnection& c) {
-    std::promise<std::pair<pthread_t, pid_t>> ids;
-    auto ready = ids.get_future();
-    result = std::async(std::launch::async, [&c, &ids] {
-      ids.set_value({::pthread_self(), ::gettid()});
+    auto ready = ids_.get_future();
+    result = std::async(std::launch::async, [&c, this] {
+      ids_.set_value({::pthread_self(), ::gettid()});
       Outcome o{};
       o.status = c.readSome(o.data, 10s);
       return o;
     });
     std::tie(thread, tid) = ready.get();
   }
+  // Declared before `result`, whose destructor joins the thread: the promise outlives it.
+  std::promise<std::pair<pthread_t, pid_t>> ids_;
   pthread_t thread{};
   pid_t tid = 0;
   std::future<Outcome> result;
