@@ -117,12 +117,6 @@ TEST(RuntimeControl, DrainAndKillWorkerAndKillConn) {
   ASSERT_TRUE(p.waitPoolFull(2));
 }
 
-}  // namespace
-}  // namespace e2e
-
-namespace e2e {
-namespace {
-
 // A client accepted while forked workers served (its socket inherited the listeners' 1 s read
 // timeout, common/client_read_wake.h) but handed out after a reload switched to an exec'd
 // program gets a socket without the timeout: the naive blocking-echo test worker keeps
