@@ -25,6 +25,27 @@ std::string& logFile() {
   return path;
 }
 
+// "role pid" of this process's lines ("%N" in a pattern). Plain memory rather than the
+// logger's name, which is fixed when a logger is made: a forked worker rewrites this and keeps
+// the logger it inherited (relabelLogging).
+char g_tag[64];
+
+void setTag(std::string_view role) {
+  std::snprintf(g_tag, sizeof g_tag, "%.*s %d", static_cast<int>(role.size()), role.data(),
+                static_cast<int>(::getpid()));
+}
+
+class TagFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg&, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    dest.append(g_tag, g_tag + std::strlen(g_tag));
+  }
+  std::unique_ptr<spdlog::custom_flag_formatter> clone() const override {
+    return std::make_unique<TagFlag>();
+  }
+};
+
 // "%*" in a pattern: the syslog priority digit of the line's level.
 class SyslogPriorityFlag final : public spdlog::custom_flag_formatter {
  public:
@@ -89,17 +110,30 @@ void setupLogging(std::string_view role, spdlog::level::level_enum level) {
   spdlog::drop_all();
   // Plain (uncoloured) stderr sink, unbuffered: one write per line, so lines of the
   // supervisor and its workers sharing one stderr (or one O_APPEND file) never interleave.
-  auto logger = spdlog::stderr_logger_mt(fmt::format("{} {}", role, ::getpid()));
+  setTag(role);
+  auto logger = spdlog::stderr_logger_mt(std::string(role));
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  formatter->add_flag<TagFlag>('N');
   if (detectLogFormat() == LogFormat::Journal) {
-    formatter->add_flag<SyslogPriorityFlag>('*').set_pattern("<%*>[%n] %l: %v");
+    formatter->add_flag<SyslogPriorityFlag>('*').set_pattern("<%*>[%N] %l: %v");
   } else {
-    formatter->set_pattern("%Y-%m-%d %H:%M:%S.%e [%n] %l: %v");
+    formatter->set_pattern("%Y-%m-%d %H:%M:%S.%e [%N] %l: %v");
   }
   logger->set_formatter(std::move(formatter));
   logger->set_level(level);
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(std::move(logger));
+}
+
+void relabelLogging(std::string_view role, spdlog::level::level_enum level) {
+  if (g_tag[0] == '\0') {  // the parent never set up logging (a test): start from scratch
+    setupLogging(role, level);
+    return;
+  }
+  setTag(role);
+  // Written only if it changes: even one store would give this child its own copy of the page.
+  spdlog::logger* logger = spdlog::default_logger_raw();
+  if (logger->level() != level) logger->set_level(level);
 }
 
 std::string reopenLogs() {

@@ -1,11 +1,12 @@
 // Process-wide logging setup (spdlog, synchronous, one line per write on stderr).
 //
 // Contract: the supervisor calls openLogFile() (only with --log-file / [log] file) and then
-// setupLogging() once at start-up; each worker calls setupLogging() again right after fork
-// (and an exec'd preforkd-worker at its start). setupLogging() drops every existing logger and
-// builds a fresh synchronous one, so no logger state crosses fork, and there are no logging
-// threads anywhere. Lines name the role and pid, e.g. "[worker 1234]". Never logs from a
-// signal handler.
+// setupLogging() once at start-up (an exec'd preforkd-worker at its start). setupLogging()
+// drops every existing logger and builds a fresh synchronous one; there are no logging threads
+// anywhere. A forked worker calls relabelLogging() right after fork instead: it keeps the
+// logger it inherited (one thread, synchronous: no lock can be held across fork) and only
+// changes what its lines say and the level, so building a logger costs it no memory of its
+// own. Lines name the role and pid, e.g. "[worker 1234]". Never logs from a signal handler.
 //
 // Destinations, decided by what fd 2 is:
 //  - a log file: openLogFile() opens it O_APPEND and moves it onto fd 2, so the supervisor,
@@ -38,6 +39,11 @@ std::string openLogFile(const std::string& path);
 const std::string& logFilePath();
 
 void setupLogging(std::string_view role, spdlog::level::level_enum level);
+
+// In a child forked after setupLogging(): its lines say `role` and its own pid from now on,
+// at `level`. Allocates and frees nothing (the pages the inherited logger lives on stay shared
+// with the parent). Without an earlier setupLogging() in this process it is setupLogging().
+void relabelLogging(std::string_view role, spdlog::level::level_enum level);
 
 // Reopens the log file (after logrotate moved it). A no-op while logging goes to stderr only.
 // Returns "" or why it failed (logging continues to the old file either way).

@@ -5,12 +5,14 @@
 
 #include <fmt/format.h>
 
+#include "common/hot_path.h"
+
 namespace preforkd {
 namespace {
 
 // Records are little-endian; on a little-endian host (every Linux target preforkd builds for
 // today) that is one 8-byte copy, elsewhere byte by byte.
-std::uint64_t getU64(std::string_view in, std::size_t at) {
+PREFORKD_HOT std::uint64_t getU64(std::string_view in, std::size_t at) {
   if constexpr (std::endian::native == std::endian::little) {
     std::uint64_t v;
     std::memcpy(&v, in.data() + at, sizeof v);
@@ -29,14 +31,14 @@ bool fail(std::string* error, std::string message) {
   return false;
 }
 
-bool expectSize(std::string_view record, std::size_t size, const char* what, std::string* error) {
+PREFORKD_HOT bool expectSize(std::string_view record, std::size_t size, const char* what, std::string* error) {
   if (record.size() == size) return true;
   return fail(error, fmt::format("{} record has {} bytes, expected {}", what, record.size(), size));
 }
 
 }  // namespace
 
-void Record::putU64(std::uint64_t v) noexcept {
+PREFORKD_HOT void Record::putU64(std::uint64_t v) noexcept {
   if constexpr (std::endian::native == std::endian::little) {
     std::memcpy(bytes_.data() + size_, &v, sizeof v);
     size_ += sizeof v;
@@ -45,7 +47,7 @@ void Record::putU64(std::uint64_t v) noexcept {
   }
 }
 
-Record encodeStatus(const ChildStatus& status) noexcept {
+PREFORKD_HOT Record encodeStatus(const ChildStatus& status) noexcept {
   Record out;
   out.put(static_cast<char>(status.type));
   switch (status.type) {
@@ -66,14 +68,14 @@ Record encodeStatus(const ChildStatus& status) noexcept {
   return out;
 }
 
-Record encodeCommand(const ParentCommand& command) noexcept {
+PREFORKD_HOT Record encodeCommand(const ParentCommand& command) noexcept {
   Record out;
   out.put(static_cast<char>(command.type));
   if (command.type == CommandType::Connection) out.putU64(command.conn_id);
   return out;
 }
 
-std::optional<ChildStatus> decodeStatus(std::string_view record, std::string* error) {
+PREFORKD_HOT std::optional<ChildStatus> decodeStatus(std::string_view record, std::string* error) {
   if (record.empty()) {
     fail(error, "empty status record");
     return std::nullopt;
@@ -114,7 +116,7 @@ std::optional<ChildStatus> decodeStatus(std::string_view record, std::string* er
   }
 }
 
-std::optional<ParentCommand> decodeCommand(std::string_view record, std::string* error) {
+PREFORKD_HOT std::optional<ParentCommand> decodeCommand(std::string_view record, std::string* error) {
   if (record.empty()) {
     fail(error, "empty command record");
     return std::nullopt;

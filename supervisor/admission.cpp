@@ -1,5 +1,7 @@
 #include "supervisor/admission.h"
 
+#include "common/hot_path.h"
+
 namespace preforkd {
 namespace {
 
@@ -9,7 +11,7 @@ std::size_t waitingCapacity(const AdmissionView& view) {
 
 }  // namespace
 
-bool shouldAccept(const AdmissionView& view) {
+PREFORKD_HOT bool shouldAccept(const AdmissionView& view) {
   if (view.draining || view.paused) return false;
   if (view.queue_capacity == 0) return view.queued < waitingCapacity(view);
   return true;
@@ -23,7 +25,7 @@ const char* toString(Admission admission) noexcept {
   return "?";
 }
 
-Admission admit(const AdmissionView& view) {
+PREFORKD_HOT Admission admit(const AdmissionView& view) {
   return view.queued < waitingCapacity(view) + view.queue_capacity ? Admission::Queue
                                                                    : Admission::RejectQueueFull;
 }

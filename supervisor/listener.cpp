@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "common/client_read_wake.h"
+#include "common/hot_path.h"
 
 namespace preforkd {
 
@@ -51,7 +52,7 @@ void setClientReadWake(const Listener& listener, std::chrono::milliseconds perio
   }
 }
 
-AcceptResult acceptOne(int listen_fd) {
+PREFORKD_HOT AcceptResult acceptOne(int listen_fd) {
   AcceptResult r;
   r.peer.length = sizeof r.peer.storage;
   // CLOEXEC so no exec'd program inherits it; the mode does not matter to workers (they pass

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/hot_path.h"
+
 namespace preforkd {
 namespace {
 
@@ -22,7 +24,7 @@ void PoolPlanner::update(const PoolSettings& settings) {
   short_last_ = false;
 }
 
-PoolDecision PoolPlanner::plan(const PoolView& view, TimePoint now) {
+PREFORKD_HOT PoolDecision PoolPlanner::plan(const PoolView& view, TimePoint now) {
   switch (settings_.mode) {
     case PoolMode::Static: return planStatic(view);
     case PoolMode::Dynamic: return planDynamic(view, now);

@@ -84,7 +84,7 @@ ExecPlan planExec(const std::vector<std::string>& exec_argv, const WorkerSetting
 
   // Only the supervisor speaks to systemd: nothing a worker runs may find the socket.
   ::unsetenv("NOTIFY_SOCKET");
-  setupLogging("worker", settings.log_level);
+  relabelLogging("worker", settings.log_level);
   const int status = runWorker(UniqueFd(kWorkerChannelFd), settings, taken);
   ::_exit(status);
 }

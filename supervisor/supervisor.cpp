@@ -16,13 +16,14 @@
 
 #include "common/client_read_wake.h"
 #include "common/fd_passing.h"
+#include "common/hot_path.h"
 #include "common/logging.h"
 #include "preforkd/version.h"
 #include "supervisor/control_commands.h"
 #include "supervisor/inherited_listeners.h"
 #include "supervisor/listener_stats.h"
 #include "supervisor/spawner.h"
-#include "supervisor/startup_code.h"
+#include "common/startup_code.h"
 #include "supervisor/time_limits.h"
 #include "supervisor/upgrade.h"
 
@@ -280,7 +281,7 @@ int Supervisor::run() {
 
 // ---------------------------------------------------------------- trampolines
 
-void Supervisor::onListenerReadable(evutil_socket_t fd, short, void* arg) noexcept {
+PREFORKD_HOT void Supervisor::onListenerReadable(evutil_socket_t fd, short, void* arg) noexcept {
   try {
     static_cast<Supervisor*>(arg)->acceptFrom(fd);
   } catch (const std::exception& e) {
@@ -289,7 +290,7 @@ void Supervisor::onListenerReadable(evutil_socket_t fd, short, void* arg) noexce
   }
 }
 
-void Supervisor::onChannelReadable(evutil_socket_t, short, void* arg) noexcept {
+PREFORKD_HOT void Supervisor::onChannelReadable(evutil_socket_t, short, void* arg) noexcept {
   auto* p = static_cast<ChildProcess*>(arg);
   Supervisor* self = p->owner;
   try {
@@ -369,7 +370,7 @@ void Supervisor::acceptResumeTimerFired() { accept_paused_ = false; }
 
 // ---------------------------------------------------------------- accepting
 
-AdmissionView Supervisor::admissionView() const {
+PREFORKD_HOT AdmissionView Supervisor::admissionView() const {
   const ChildTable& t = dispatcher_.children();
   AdmissionView v;
   v.draining = shutting_down_;
@@ -391,7 +392,7 @@ void Supervisor::acceptFrom(int listen_fd) {
   pump();
 }
 
-int Supervisor::acceptBatch(int listen_fd) {
+PREFORKD_HOT int Supervisor::acceptBatch(int listen_fd) {
   int accepted = 0;
   for (int i = 0; i < kMaxAcceptsPerWakeup && shouldAccept(admissionView()); ++i) {
     AcceptResult r = acceptOne(listen_fd);
@@ -420,7 +421,7 @@ int Supervisor::acceptBatch(int listen_fd) {
   return accepted;
 }
 
-int Supervisor::acceptWaiting() {
+PREFORKD_HOT int Supervisor::acceptWaiting() {
   int accepted = 0;
   for (ListenerSlot& l : listeners_) {
     if (l.event && l.listener.fd) accepted += acceptBatch(l.listener.fd.get());
@@ -428,7 +429,7 @@ int Supervisor::acceptWaiting() {
   return accepted;
 }
 
-void Supervisor::admitConnection(UniqueFd fd, const SocketAddress& peer, TimePoint now,
+PREFORKD_HOT void Supervisor::admitConnection(UniqueFd fd, const SocketAddress& peer, TimePoint now,
                                  bool handed_over) {
   const ConnectionId id = next_conn_id_++;
   ++counters_.accepted;
@@ -468,11 +469,11 @@ void Supervisor::rejectConnection(int fd, const std::string& line) {
   [[maybe_unused]] const ssize_t n = ::send(fd, out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-void Supervisor::finishConnection(const SocketAddress& peer) { sources_.release(peer); }
+PREFORKD_HOT void Supervisor::finishConnection(const SocketAddress& peer) { sources_.release(peer); }
 
 // conns_ changes twice per connection: its nodes are recycled instead of allocated and freed
 // each time (at most kSparePendingNodes are kept).
-void Supervisor::storePending(ConnectionId id, PendingConnection pc) {
+PREFORKD_HOT void Supervisor::storePending(ConnectionId id, PendingConnection pc) {
   if (spare_conn_nodes_.empty()) {
     conns_.emplace(id, std::move(pc));
     return;
@@ -484,7 +485,7 @@ void Supervisor::storePending(ConnectionId id, PendingConnection pc) {
   conns_.insert(std::move(node));
 }
 
-void Supervisor::erasePending(ConnectionId id) {
+PREFORKD_HOT void Supervisor::erasePending(ConnectionId id) {
   auto node = conns_.extract(id);
   if (node.empty()) return;
   node.mapped().fd.reset();  // closes our copy now, whatever becomes of the node
@@ -500,7 +501,7 @@ std::optional<Supervisor::PendingConnection> Supervisor::takePending(ConnectionI
   return pc;
 }
 
-void Supervisor::setListening(bool on) {
+PREFORKD_HOT void Supervisor::setListening(bool on) {
   if (on == listening_) return;
   listening_ = on;
   for (ListenerSlot& l : listeners_) {
@@ -517,7 +518,7 @@ void Supervisor::setListening(bool on) {
 
 // After every event: hand queued connections to idle children, size the pool, then decide
 // whether to listen.
-void Supervisor::pump() {
+PREFORKD_HOT void Supervisor::pump() {
   observePendingTakes();
   handOutQueued();
   // The listeners are disarmed while every worker is busy. Under load a worker that frees up
@@ -538,7 +539,7 @@ void Supervisor::pump() {
   noteAgentState();
 }
 
-void Supervisor::handOutQueued() {
+PREFORKD_HOT void Supervisor::handOutQueued() {
   for (;;) {
     const auto& assignments = dispatcher_.assign(Clock::now());
     if (assignments.empty()) return;
@@ -546,7 +547,7 @@ void Supervisor::handOutQueued() {
   }
 }
 
-void Supervisor::sendAssignment(const Assignment& a) {
+PREFORKD_HOT void Supervisor::sendAssignment(const Assignment& a) {
   auto it = conns_.find(a.conn);
   if (it == conns_.end()) {
     spdlog::critical("bug: connection {} assigned but unknown", a.conn);
@@ -604,7 +605,7 @@ void Supervisor::sendStop(SlotId slot) {
   }
 }
 
-void Supervisor::readChannel(SlotId slot, int max_messages) {
+PREFORKD_HOT void Supervisor::readChannel(SlotId slot, int max_messages) {
   ChildProcess& p = proc(slot);
   for (int i = 0; i < max_messages && p.channel; ++i) {
     ReceivedMessage msg = receiveMessage(p.channel.get());
@@ -637,7 +638,7 @@ void Supervisor::readChannel(SlotId slot, int max_messages) {
   }
 }
 
-void Supervisor::handleStatus(SlotId slot, std::string_view record) {
+PREFORKD_HOT void Supervisor::handleStatus(SlotId slot, std::string_view record) {
   ChildRecord* child = dispatcher_.children().find(slot);
   const pid_t pid = child ? child->pid : -1;
   std::string why;
@@ -715,7 +716,7 @@ void Supervisor::channelClosed(SlotId slot) {
   p.taken = TakenSlot();
 }
 
-Verdict Supervisor::connectionTaken(SlotId slot, ConnectionId conn, TimePoint when) {
+PREFORKD_HOT Verdict Supervisor::connectionTaken(SlotId slot, ConnectionId conn, TimePoint when) {
   const Verdict verdict = dispatcher_.onTaken(slot, conn, when);
   if (verdict == Verdict::Ok) {
     const ChildRecord* child = dispatcher_.children().find(slot);
@@ -726,7 +727,7 @@ Verdict Supervisor::connectionTaken(SlotId slot, ConnectionId conn, TimePoint wh
   return verdict;
 }
 
-bool Supervisor::observeTaken(SlotId slot) {
+PREFORKD_HOT bool Supervisor::observeTaken(SlotId slot) {
   const ChildProcess& p = proc(slot);
   if (!p.taken) return false;
   const ChildRecord* c = dispatcher_.children().find(slot);
@@ -740,7 +741,7 @@ bool Supervisor::observeTaken(SlotId slot) {
   return false;
 }
 
-void Supervisor::observePendingTakes() {
+PREFORKD_HOT void Supervisor::observePendingTakes() {
   std::erase_if(awaiting_take_, [this](SlotId slot) {
     const bool still = observeTaken(slot);
     proc(slot).awaiting_take = still;
@@ -842,7 +843,7 @@ bool Supervisor::crashLoop(TimePoint now) const {
 
 bool Supervisor::throttled(TimePoint now) const { return brake_.throttled() || crashLoop(now); }
 
-void Supervisor::planPool() {
+PREFORKD_HOT void Supervisor::planPool() {
   if (shutting_down_ || halted_) return;
   const TimePoint now = Clock::now();
   ChildTable& table = dispatcher_.children();
@@ -957,7 +958,7 @@ void Supervisor::signalLiveChildren(int sig) {
 }
 
 // A new generation is up once as many of its children are ready as the pool starts with.
-void Supervisor::checkGenerationUp() {
+PREFORKD_HOT void Supervisor::checkGenerationUp() {
   if (dispatcher_.generationIsUp() || shutting_down_) return;
   const Generation gen = dispatcher_.generation();
   const ChildTable& t = dispatcher_.children();
@@ -993,7 +994,7 @@ void Supervisor::checkGenerationUp() {
 
 // ---------------------------------------------------------------- maintenance tick
 
-void Supervisor::armTickIfNeeded() {
+PREFORKD_HOT void Supervisor::armTickIfNeeded() {
   if (evtimer_pending(tick_timer_.event.get(), nullptr)) return;
   const ChildTable& t = dispatcher_.children();
   // Anything with a deadline or pacing: a child not simply idle, a queued client, or an idle
@@ -1146,7 +1147,7 @@ AgentView Supervisor::agentView(TimePoint now) const {
   return v;
 }
 
-void Supervisor::noteAgentState() {
+PREFORKD_HOT void Supervisor::noteAgentState() {
   if (!agent_) return;
   const AgentView v = agentView(Clock::now());
   const AgentState state = agentState(v);  // cheap: this runs after every event
@@ -1237,7 +1238,7 @@ void Supervisor::killRemaining() {
   signalLiveChildren(SIGKILL);
 }
 
-void Supervisor::checkReadyAndDone() {
+PREFORKD_HOT void Supervisor::checkReadyAndDone() {
   if (!announced_ready_ && !shutting_down_) {
     const ChildTable& t = dispatcher_.children();
     const std::size_t needed = config_.pool.mode == PoolMode::OnDemand ? 0 : config_.pool.workers;
@@ -1248,7 +1249,7 @@ void Supervisor::checkReadyAndDone() {
         addrs += (addrs.empty() ? "" : ", ") + l.listener.address;
       }
       spdlog::info("ready: {} workers serving {}", needed, addrs);
-      // Start-up is over: its code need not stay mapped (supervisor/startup_code.h).
+      // Start-up is over: its code need not stay mapped (common/startup_code.h).
       spdlog::debug("released the mappings of {} KiB of start-up code", releaseStartupCode() / 1024);
       // A hot upgrade's successor is the service's main process from now on.
       if (predecessor_) notifier_->notifier().mainPid(::getpid());

@@ -10,6 +10,7 @@
 #include <cerrno>
 
 #include "common/client_read_wake.h"
+#include "common/hot_path.h"
 #include "common/socket_address.h"
 #include "worker/wake_signal.h"
 
@@ -18,7 +19,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int remainingMs(Clock::time_point deadline) {
+PREFORKD_HOT int remainingMs(Clock::time_point deadline) {
   // Rounded up: a wait never ends before its deadline.
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
@@ -26,7 +27,7 @@ int remainingMs(Clock::time_point deadline) {
 
 }  // namespace
 
-ClientConnection::ClientConnection(UniqueFd fd, int channel_fd, ClientWait wait)
+PREFORKD_HOT ClientConnection::ClientConnection(UniqueFd fd, int channel_fd, ClientWait wait)
     : fd_(std::move(fd)), channel_fd_(channel_fd), wait_(wait), read_timeout_(kClientReadWake) {
   // Nothing to set up (no syscall per connection): TCP_NODELAY and, for BlockingRead, the
   // read timeout are inherited from the listener; sends pass MSG_DONTWAIT.
@@ -43,23 +44,32 @@ const std::string& ClientConnection::peer() const {
   return peer_;
 }
 
-ReadStatus ClientConnection::readSome(std::string& out, std::chrono::milliseconds idle) {
+PREFORKD_HOT ReadStatus ClientConnection::readSome(std::span<char> into, std::size_t& got,
+                                      std::chrono::milliseconds idle) {
   const auto now = Clock::now();
-  return wait_ == ClientWait::BlockingRead ? readBlocking(out, now, now + idle)
-                                           : readPolling(out, now + idle);
+  return wait_ == ClientWait::BlockingRead ? readBlocking(into, got, now, now + idle)
+                                           : readPolling(into, got, now + idle);
 }
 
-ReadStatus ClientConnection::received(std::string& out, const char* data, ssize_t got) {
-  if (got == 0) {
+PREFORKD_HOT ReadStatus ClientConnection::readSome(std::string& out, std::chrono::milliseconds idle) {
+  std::array<char, kReadChunk> buf;
+  std::size_t got = 0;
+  const ReadStatus status = readSome(buf, got, idle);
+  if (status == ReadStatus::Data) out.append(buf.data(), got);
+  return status;
+}
+
+PREFORKD_HOT ReadStatus ClientConnection::received(ssize_t n, std::size_t& got) {
+  if (n == 0) {
     input_ended_ = true;
     return ReadStatus::Closed;
   }
-  out.append(data, static_cast<std::size_t>(got));
-  bytes_in_ += static_cast<std::uint64_t>(got);
+  got = static_cast<std::size_t>(n);
+  bytes_in_ += static_cast<std::uint64_t>(n);
   return ReadStatus::Data;
 }
 
-std::optional<ReadStatus> ClientConnection::glanceAtChannel() const {
+PREFORKD_HOT std::optional<ReadStatus> ClientConnection::glanceAtChannel() const {
   pollfd p{channel_fd_, POLLIN, 0};
   if (::poll(&p, 1, 0) <= 0) return std::nullopt;  // nothing (or EINTR: look again later)
   if (p.revents & (POLLHUP | POLLERR)) return ReadStatus::SupervisorGone;
@@ -67,8 +77,8 @@ std::optional<ReadStatus> ClientConnection::glanceAtChannel() const {
   return std::nullopt;
 }
 
-ReadStatus ClientConnection::readBlocking(std::string& out, Clock::time_point now,
-                                          Clock::time_point deadline) {
+PREFORKD_HOT ReadStatus ClientConnection::readBlocking(std::span<char> into, std::size_t& got,
+                                          Clock::time_point now, Clock::time_point deadline) {
   // One recv() per read. The wait is bounded by the socket's SO_RCVTIMEO (at most
   // kClientReadWake, or what is left of the idle wait if that is shorter); a Stop interrupts
   // it with the wake signal. See common/client_read_wake.h.
@@ -84,16 +94,15 @@ ReadStatus ClientConnection::readBlocking(std::string& out, Clock::time_point no
       if (!setReadTimeout(fd_.get(), want)) return ReadStatus::Error;
       read_timeout_ = want;
     }
-    std::array<char, 16384> buf;
-    const ssize_t got = ::recv(fd_.get(), buf.data(), buf.size(), 0);
-    if (got >= 0) return received(out, buf.data(), got);
+    const ssize_t n = ::recv(fd_.get(), into.data(), into.size(), 0);
+    if (n >= 0) return received(n, got);
     if (errno == EINTR) continue;  // the wake signal (checked above) or another one
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       // The period passed. Far less than that means the fd is non-blocking after all, and a
       // blocking read would spin: wait by poll() from now on.
       if (Clock::now() - now < read_timeout_ / 2) {
         wait_ = ClientWait::Poll;
-        return readPolling(out, deadline);
+        return readPolling(into, got, deadline);
       }
       if (const auto seen = glanceAtChannel()) return *seen;
       continue;
@@ -102,7 +111,8 @@ ReadStatus ClientConnection::readBlocking(std::string& out, Clock::time_point no
   }
 }
 
-ReadStatus ClientConnection::readPolling(std::string& out, Clock::time_point deadline) {
+PREFORKD_HOT ReadStatus ClientConnection::readPolling(std::span<char> into, std::size_t& got,
+                                         Clock::time_point deadline) {
   // Read first only when input is likely there: the session's first read (the request has
   // usually arrived during the hand-off) and after a read that filled the buffer (more is
   // queued). Otherwise we have just answered and the client has yet to read that and reply
@@ -124,11 +134,10 @@ ReadStatus ClientConnection::readPolling(std::string& out, Clock::time_point dea
       if (fds[1].revents & POLLIN) return ReadStatus::ChannelReadable;
       if (fds[0].revents == 0) continue;
     }
-    std::array<char, 16384> buf;
-    const ssize_t got = ::recv(fd_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
-    if (got >= 0) {
-      read_first_ = static_cast<std::size_t>(got) == buf.size();
-      return received(out, buf.data(), got);
+    const ssize_t n = ::recv(fd_.get(), into.data(), into.size(), MSG_DONTWAIT);
+    if (n >= 0) {
+      read_first_ = static_cast<std::size_t>(n) == into.size();
+      return received(n, got);
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -139,7 +148,7 @@ ReadStatus ClientConnection::readPolling(std::string& out, Clock::time_point dea
   }
 }
 
-bool ClientConnection::writeAll(std::string_view data, std::chrono::milliseconds timeout) {
+PREFORKD_HOT bool ClientConnection::writeAll(std::string_view data, std::chrono::milliseconds timeout) {
   // The clock is read only if the client's buffer is full (the usual reply fits at once).
   std::optional<Clock::time_point> deadline;
   while (!data.empty()) {
@@ -163,7 +172,7 @@ bool ClientConnection::writeAll(std::string_view data, std::chrono::milliseconds
   return true;
 }
 
-void ClientConnection::close(bool shared) noexcept {
+PREFORKD_HOT void ClientConnection::close(bool shared) noexcept {
   if (!fd_) return;
   int unread = 0;
   // After the client's EOF nothing can be unread: skip the probe.
@@ -171,7 +180,7 @@ void ClientConnection::close(bool shared) noexcept {
       ::shutdown(fd_.get(), SHUT_WR) == 0) {
     const auto deadline = Clock::now() + kLingerTime;
     std::size_t drained = 0;
-    std::array<char, 16384> buf;
+    std::array<char, kReadChunk> buf;
     while (drained < kLingerBytes) {
       pollfd p{fd_.get(), POLLIN, 0};
       const int ready = ::poll(&p, 1, remainingMs(deadline));

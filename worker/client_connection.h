@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -27,7 +28,7 @@
 namespace preforkd {
 
 enum class ReadStatus {
-  Data,            // bytes were appended
+  Data,            // bytes were read
   Closed,          // the client closed (EOF) or reset the connection
   IdleTimeout,     // no input within the idle timeout
   ChannelReadable, // the supervisor sent a command (nothing read from the client)
@@ -41,7 +42,13 @@ class ClientConnection {
  public:
   ClientConnection(UniqueFd fd, int channel_fd, ClientWait wait = ClientWait::Poll);
 
-  // Waits up to `idle` for input, then appends what is available (at most 16 KiB) to `out`.
+  // The most one read takes from the client.
+  static constexpr std::size_t kReadChunk = 16384;
+
+  // Waits up to `idle` for input, then reads what is available (at most into.size() bytes)
+  // into `into` (not empty) and sets `got` (Data only). No copy, no allocation: the hot path.
+  ReadStatus readSome(std::span<char> into, std::size_t& got, std::chrono::milliseconds idle);
+  // The same, appending what is available (at most kReadChunk) to `out`.
   ReadStatus readSome(std::string& out, std::chrono::milliseconds idle);
   // Writes all of `data`, waiting at most `timeout` for the client to make room.
   bool writeAll(std::string_view data, std::chrono::milliseconds timeout);
@@ -69,10 +76,12 @@ class ClientConnection {
   const std::string& peer() const;
 
  private:
-  ReadStatus readPolling(std::string& out, std::chrono::steady_clock::time_point deadline);
-  ReadStatus readBlocking(std::string& out, std::chrono::steady_clock::time_point now,
+  ReadStatus readPolling(std::span<char> into, std::size_t& got,
+                         std::chrono::steady_clock::time_point deadline);
+  ReadStatus readBlocking(std::span<char> into, std::size_t& got,
+                          std::chrono::steady_clock::time_point now,
                           std::chrono::steady_clock::time_point deadline);
-  ReadStatus received(std::string& out, const char* data, ssize_t got);
+  ReadStatus received(ssize_t n, std::size_t& got);
   // Hang-up or a command on the channel, without waiting; nothing: std::nullopt.
   std::optional<ReadStatus> glanceAtChannel() const;
 

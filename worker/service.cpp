@@ -1,15 +1,28 @@
 #include "worker/service.h"
 
+#include <array>
+
+#include "common/hot_path.h"
+
 namespace preforkd {
 
-std::chrono::milliseconds writeTimeout(const ServiceContext& ctx) {
+PREFORKD_HOT std::chrono::milliseconds writeTimeout(const ServiceContext& ctx) {
   if (ctx.settings.max_session.count() == 0) return ctx.settings.idle_timeout;
   return sessionDeadline(ctx).writeWait(ctx.settings.idle_timeout,
                                         SessionDeadline::Clock::now());
 }
 
-std::optional<SessionEnd> readClientInput(ClientConnection& client, const ServiceContext& ctx,
+PREFORKD_HOT std::optional<SessionEnd> readClientInput(ClientConnection& client, const ServiceContext& ctx,
                                           std::string& raw) {
+  std::array<char, ClientConnection::kReadChunk> buf;
+  std::size_t got = 0;
+  auto end = readClientInput(client, ctx, buf, got);
+  if (!end) raw.append(buf.data(), got);
+  return end;
+}
+
+PREFORKD_HOT std::optional<SessionEnd> readClientInput(ClientConnection& client, const ServiceContext& ctx,
+                                          std::span<char> into, std::size_t& got) {
   const SessionDeadline deadline = sessionDeadline(ctx);
   for (;;) {
     InputWait wait{ctx.settings.idle_timeout, WaitLimit::Idle};
@@ -18,7 +31,7 @@ std::optional<SessionEnd> readClientInput(ClientConnection& client, const Servic
       if (deadline.expired(now)) return SessionEnd::SessionLimit;
       wait = deadline.inputWait(ctx.settings.idle_timeout, now);
     }
-    switch (client.readSome(raw, wait.timeout)) {
+    switch (client.readSome(into, got, wait.timeout)) {
       case ReadStatus::Data: return std::nullopt;
       case ReadStatus::Closed: return SessionEnd::ClientClosed;
       case ReadStatus::IdleTimeout:

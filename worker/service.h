@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -49,6 +50,10 @@ using ServiceFunction = SessionEnd (*)(ClientConnection& client, const ServiceCo
 // away. Shared by every service so they all treat the channel and the limits the same way.
 std::optional<SessionEnd> readClientInput(ClientConnection& client, const ServiceContext& ctx,
                                           std::string& raw);
+// The same, reading into `into` (not empty) instead: `got` says how much arrived. For a
+// service that answers from the bytes as they come (raw echo): no copy, no allocation.
+std::optional<SessionEnd> readClientInput(ClientConnection& client, const ServiceContext& ctx,
+                                          std::span<char> into, std::size_t& got);
 
 struct ServiceDefinition {
   std::string_view name;

@@ -2,19 +2,21 @@
 
 #include <algorithm>
 
+#include "common/hot_path.h"
+
 namespace preforkd {
 
 using std::chrono::milliseconds;
 
-SessionDeadline::SessionDeadline(Clock::time_point started, milliseconds max_session) {
+PREFORKD_HOT SessionDeadline::SessionDeadline(Clock::time_point started, milliseconds max_session) {
   if (max_session.count() > 0) deadline_ = started + max_session;
 }
 
-bool SessionDeadline::expired(Clock::time_point now) const noexcept {
+PREFORKD_HOT bool SessionDeadline::expired(Clock::time_point now) const noexcept {
   return deadline_ && now >= *deadline_;
 }
 
-InputWait SessionDeadline::inputWait(milliseconds idle, Clock::time_point now) const noexcept {
+PREFORKD_HOT InputWait SessionDeadline::inputWait(milliseconds idle, Clock::time_point now) const noexcept {
   if (!deadline_) return {idle, WaitLimit::Idle};
   const milliseconds left = std::max(std::chrono::ceil<milliseconds>(*deadline_ - now),
                                      milliseconds::zero());
@@ -23,14 +25,14 @@ InputWait SessionDeadline::inputWait(milliseconds idle, Clock::time_point now) c
   return {idle, WaitLimit::Idle};
 }
 
-milliseconds SessionDeadline::writeWait(milliseconds idle, Clock::time_point now) const noexcept {
+PREFORKD_HOT milliseconds SessionDeadline::writeWait(milliseconds idle, Clock::time_point now) const noexcept {
   if (!deadline_) return idle;
   const milliseconds left = std::max(std::chrono::ceil<milliseconds>(*deadline_ - now),
                                      milliseconds::zero());
   return std::min(idle, left + kSessionEndWriteGrace);
 }
 
-SessionEnd SessionDeadline::classify(SessionEnd end, Clock::time_point now) const noexcept {
+PREFORKD_HOT SessionEnd SessionDeadline::classify(SessionEnd end, Clock::time_point now) const noexcept {
   return end == SessionEnd::WriteFailed && expired(now) ? SessionEnd::SessionLimit : end;
 }
 

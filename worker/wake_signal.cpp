@@ -3,6 +3,7 @@
 #include <csignal>
 
 #include "common/client_read_wake.h"
+#include "common/hot_path.h"
 
 namespace preforkd {
 namespace {
@@ -21,7 +22,7 @@ bool installWakeSignal() noexcept {
   return ::sigaction(kWakeSignal, &sa, nullptr) == 0;
 }
 
-bool takeWake() noexcept {
+PREFORKD_HOT bool takeWake() noexcept {
   if (g_woken == 0) return false;
   g_woken = 0;
   return true;

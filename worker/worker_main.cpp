@@ -10,6 +10,8 @@
 #include <spdlog/spdlog.h>
 
 #include "common/fd_passing.h"
+#include "common/hot_path.h"
+#include "common/startup_code.h"
 #include "common/status_protocol.h"
 #include "worker/client_connection.h"
 #include "worker/service.h"
@@ -35,7 +37,7 @@ class Worker final : public SessionHost {
         client_wait_(wait),
         pid_(::getpid()) {}
 
-  int run() {
+  PREFORKD_HOT int run() {
     service_ = findService(settings_.service);
     if (service_ == nullptr) {
       spdlog::critical("unknown service '{}'", settings_.service);
@@ -43,6 +45,8 @@ class Worker final : public SessionHost {
     }
     if (!report({.type = StatusType::Ready})) return kWorkerExitChannelError;
     spdlog::debug("ready");
+    // From here on the worker runs its loop and little else (common/startup_code.h).
+    releaseStartupCode();
     for (;;) {
       ReceivedMessage msg = receiveMessage(channel_.get());
       switch (msg.status) {
@@ -83,7 +87,7 @@ class Worker final : public SessionHost {
     }
   }
 
-  bool checkChannel() override {
+  PREFORKD_HOT bool checkChannel() override {
     ReceivedMessage msg = receiveMessage(channel_.get());
     if (msg.status != ReceiveStatus::Message) {
       // EOF shows up as a hang-up on the next poll; errors end the session the same way.
@@ -102,7 +106,7 @@ class Worker final : public SessionHost {
 
  private:
   // Returns false when the channel is unusable (the caller exits).
-  bool serve(ConnectionId id, UniqueFd client_fd) {
+  PREFORKD_HOT bool serve(ConnectionId id, UniqueFd client_fd) {
     // Taken first, before touching the client: until then the supervisor may still give this
     // client to another worker if we die.
     const auto started = std::chrono::steady_clock::now();
@@ -144,7 +148,7 @@ class Worker final : public SessionHost {
 
   // A service that throws (allocation failure, a bug) ends its session, not the worker: the
   // client is closed and the worker reports Available as usual.
-  SessionEnd runService(ClientConnection& client, const ServiceContext& ctx) noexcept {
+  PREFORKD_HOT SessionEnd runService(ClientConnection& client, const ServiceContext& ctx) noexcept {
     try {
       return service_->run(client, ctx);
     } catch (const std::exception& e) {
@@ -156,7 +160,7 @@ class Worker final : public SessionHost {
     return SessionEnd::Error;
   }
 
-  bool report(const ChildStatus& status) {
+  PREFORKD_HOT bool report(const ChildStatus& status) {
     const int err = sendMessage(channel_.get(), encodeStatus(status).asBytes());
     if (err != 0) {
       spdlog::warn("cannot send {} to supervisor (errno {}): exiting", toString(status.type), err);

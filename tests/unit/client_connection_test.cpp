@@ -11,6 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <fstream>
 #include <future>
@@ -112,6 +113,27 @@ TEST_F(BlockingRead, ReadsDataThenTheClientsEof) {
   EXPECT_EQ(c.readSome(got, 5s), ReadStatus::Closed);
   later.get();
   EXPECT_EQ(c.bytesIn(), 6u);
+}
+
+TEST_F(BlockingRead, ReadsIntoASpanNoMoreThanItsSize) {
+  // Both ways of waiting fill the caller's buffer (raw echo's path: no string, no copy), and
+  // what does not fit stays for the next read.
+  for (const ClientWait wait : {ClientWait::BlockingRead, ClientWait::Poll}) {
+    Pair p = Pair::make();
+    ClientConnection c(std::move(p.served), p.channel.get(), wait);
+    ASSERT_EQ(::send(p.client.get(), "abcdefgh", 8, 0), 8);
+    std::array<char, 5> buf{};
+    std::size_t got = 0;
+    ASSERT_EQ(c.readSome(buf, got, 5s), ReadStatus::Data);
+    EXPECT_EQ(std::string_view(buf.data(), got), "abcde");
+    ASSERT_EQ(c.readSome(buf, got, 5s), ReadStatus::Data);
+    EXPECT_EQ(std::string_view(buf.data(), got), "fgh");
+    EXPECT_EQ(c.bytesIn(), 8u);
+    ::shutdown(p.client.get(), SHUT_WR);
+    got = 99;
+    EXPECT_EQ(c.readSome(buf, got, 5s), ReadStatus::Closed);
+    EXPECT_EQ(got, 99u) << "only Data sets the count";
+  }
 }
 
 TEST_F(BlockingRead, AnIdleDeadlineShorterThanThePeriodHolds) {

@@ -112,6 +112,32 @@ TEST(Logging, HumanFormatWhenTheJournalStreamIsSomethingElse) {
   EXPECT_EQ(text.find('<'), std::string::npos) << text;
 }
 
+TEST(Logging, AForkedChildRelabelsTheLoggerItInherited) {
+  StderrRedirect redirect;
+  const std::string path = redirect.toFile("forked");
+  ::unsetenv("JOURNAL_STREAM");
+  setupLogging("parent", spdlog::level::info);
+  spdlog::info("before");
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    relabelLogging("child", spdlog::level::warn);
+    spdlog::info("filtered");  // below the child's level
+    spdlog::warn("from the child");
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  spdlog::info("after");  // the parent's label and level are its own
+  const std::string text = readFile(path);
+  const std::string me = std::to_string(::getpid()), kid = std::to_string(child);
+  EXPECT_NE(text.find("[parent " + me + "] info: before\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("[child " + kid + "] warning: from the child\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("[parent " + me + "] info: after\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("filtered"), std::string::npos) << text;
+}
+
 TEST(Logging, PriorityTable) {
   const std::pair<spdlog::level::level_enum, int> cases[] = {
       {spdlog::level::trace, 7}, {spdlog::level::debug, 7},    {spdlog::level::info, 6},

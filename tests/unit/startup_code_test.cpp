@@ -1,11 +1,13 @@
-// releaseStartupCode() on this very process: the executable's code mappings shrink, and the
-// process goes on running code from them (the pages are mapped again on use).
-#include "supervisor/startup_code.h"
+// releaseStartupCode() on this very process: the read-only mappings of the executable and of
+// the libraries shrink, and the process goes on running code from them (the pages are mapped
+// again on use).
+#include "common/startup_code.h"
 
 #include <unistd.h>
 
 #include <cctype>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 
@@ -14,15 +16,18 @@
 namespace preforkd {
 namespace {
 
-// Rss (KiB) of this executable's executable mappings, from /proc/self/smaps.
-long executableCodeRssKib() {
+std::string selfPath() {
   char exe[4096];
   const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return -1;
-  const std::string self(exe, static_cast<std::size_t>(n));
+  return n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : std::string();
+}
+
+// Rss (KiB) of the read-only file mappings (r-x or r--) whose path passes `wanted`, from
+// /proc/self/smaps.
+long readOnlyRssKib(const std::function<bool(const std::string&)>& wanted) {
   std::ifstream smaps("/proc/self/smaps");
   std::string line;
-  bool in_code = false;
+  bool counted = false;
   long kib = 0;
   while (std::getline(smaps, line)) {
     if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) &&
@@ -30,25 +35,32 @@ long executableCodeRssKib() {
       std::istringstream fields(line);
       std::string range, perms, offset, dev, inode, path;
       fields >> range >> perms >> offset >> dev >> inode >> path;
-      in_code = path == self && perms.size() >= 3 && perms[2] == 'x';
-    } else if (in_code && line.rfind("Rss:", 0) == 0) {
+      counted = !path.empty() && path[0] == '/' && perms.size() >= 2 && perms[1] == '-' &&
+                wanted(path);
+    } else if (counted && line.rfind("Rss:", 0) == 0) {
       kib += std::stol(line.substr(4));
     }
   }
   return kib;
 }
 
-TEST(StartupCode, ReleasesTheExecutablesCodeMappings) {
-  const long before = executableCodeRssKib();
-  ASSERT_GT(before, 0);
+TEST(StartupCode, ReleasesTheReadOnlyMappingsOfTheProgramAndItsLibraries) {
+  const std::string self = selfPath();
+  ASSERT_FALSE(self.empty());
+  const auto isSelf = [&](const std::string& p) { return p == self; };
+  const auto isLibc = [](const std::string& p) { return p.find("/libc.so") != std::string::npos; };
+  const long self_before = readOnlyRssKib(isSelf), libc_before = readOnlyRssKib(isLibc);
+  ASSERT_GT(self_before, 0);
+  ASSERT_GT(libc_before, 0);
   const std::size_t released = releaseStartupCode();
   EXPECT_GT(released, 0u);
-  const long after = executableCodeRssKib();  // runs code from the released range again
-  ASSERT_GE(after, 0);
-  EXPECT_LT(after, before) << "before " << before << " KiB, after " << after << " KiB";
+  // Measuring runs code from the released ranges again: both still shrank.
+  const long self_after = readOnlyRssKib(isSelf), libc_after = readOnlyRssKib(isLibc);
+  EXPECT_LT(self_after, self_before) << "before " << self_before << " KiB, after " << self_after;
+  EXPECT_LT(libc_after, libc_before) << "before " << libc_before << " KiB, after " << libc_after;
   // And everything still runs: a second call, more parsing.
   EXPECT_GT(releaseStartupCode(), 0u);
-  EXPECT_GT(executableCodeRssKib(), 0);
+  EXPECT_GT(readOnlyRssKib(isSelf), 0);
 }
 
 }  // namespace
