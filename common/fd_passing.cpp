@@ -18,7 +18,8 @@ FdPair makeChannelPair() {
   return FdPair{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-PREFORKD_HOT int sendMessage(int sock, std::span<const std::byte> payload, int fd_to_pass) noexcept {
+PREFORKD_HOT
+int sendMessage(int sock, std::span<const std::byte> payload, int fd_to_pass) noexcept {
   iovec iov{const_cast<std::byte*>(payload.data()), payload.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -61,7 +62,8 @@ int closeAllPassedFds(msghdr& msg) noexcept {
 
 }  // namespace
 
-PREFORKD_HOT ReceivedMessage receiveMessage(int sock) noexcept {
+PREFORKD_HOT
+ReceivedMessage receiveMessage(int sock) noexcept {
   ReceivedMessage out;
   // Straight into the result's inline buffer: no copy, no allocation.
   const std::span<char, kMaxChannelMessage> buf = out.payload.buffer();

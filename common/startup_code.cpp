@@ -25,7 +25,8 @@ struct Released {
 
 // Text relocations mean the loader wrote into this object's read-only segments: their pages
 // are private copies now, and dropping them would bring back the unrelocated file contents.
-PREFORKD_HOT bool hasTextRelocations(const dl_phdr_info& info) {
+PREFORKD_HOT
+bool hasTextRelocations(const dl_phdr_info& info) {
   for (int i = 0; i < info.dlpi_phnum; ++i) {
     const ElfW(Phdr)& ph = info.dlpi_phdr[i];
     if (ph.p_type != PT_DYNAMIC) continue;
@@ -38,7 +39,8 @@ PREFORKD_HOT bool hasTextRelocations(const dl_phdr_info& info) {
   return false;
 }
 
-PREFORKD_HOT bool isVdso(const dl_phdr_info& info, std::uintptr_t vdso) {
+PREFORKD_HOT
+bool isVdso(const dl_phdr_info& info, std::uintptr_t vdso) {
   for (int i = 0; i < info.dlpi_phnum; ++i) {
     const ElfW(Phdr)& ph = info.dlpi_phdr[i];
     if (ph.p_type != PT_LOAD) continue;
@@ -48,7 +50,8 @@ PREFORKD_HOT bool isVdso(const dl_phdr_info& info, std::uintptr_t vdso) {
   return false;
 }
 
-PREFORKD_HOT int releaseObject(dl_phdr_info* info, std::size_t, void* arg) {
+PREFORKD_HOT
+int releaseObject(dl_phdr_info* info, std::size_t, void* arg) {
   auto* out = static_cast<Released*>(arg);
   if (isVdso(*info, out->vdso) || hasTextRelocations(*info)) return 0;
   for (int i = 0; i < info->dlpi_phnum; ++i) {
@@ -72,7 +75,8 @@ PREFORKD_HOT int releaseObject(dl_phdr_info* info, std::size_t, void* arg) {
 
 }  // namespace
 
-PREFORKD_HOT std::size_t releaseStartupCode() noexcept {
+PREFORKD_HOT
+std::size_t releaseStartupCode() noexcept {
   Released r;
   r.page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
   r.vdso = static_cast<std::uintptr_t>(::getauxval(AT_SYSINFO_EHDR));

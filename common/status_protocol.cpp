@@ -12,7 +12,8 @@ namespace {
 
 // Records are little-endian; on a little-endian host (every Linux target preforkd builds for
 // today) that is one 8-byte copy, elsewhere byte by byte.
-PREFORKD_HOT std::uint64_t getU64(std::string_view in, std::size_t at) {
+PREFORKD_HOT
+std::uint64_t getU64(std::string_view in, std::size_t at) {
   if constexpr (std::endian::native == std::endian::little) {
     std::uint64_t v;
     std::memcpy(&v, in.data() + at, sizeof v);
@@ -31,14 +32,16 @@ bool fail(std::string* error, std::string message) {
   return false;
 }
 
-PREFORKD_HOT bool expectSize(std::string_view record, std::size_t size, const char* what, std::string* error) {
+PREFORKD_HOT
+bool expectSize(std::string_view record, std::size_t size, const char* what, std::string* error) {
   if (record.size() == size) return true;
   return fail(error, fmt::format("{} record has {} bytes, expected {}", what, record.size(), size));
 }
 
 }  // namespace
 
-PREFORKD_HOT void Record::putU64(std::uint64_t v) noexcept {
+PREFORKD_HOT
+void Record::putU64(std::uint64_t v) noexcept {
   if constexpr (std::endian::native == std::endian::little) {
     std::memcpy(bytes_.data() + size_, &v, sizeof v);
     size_ += sizeof v;
@@ -47,7 +50,8 @@ PREFORKD_HOT void Record::putU64(std::uint64_t v) noexcept {
   }
 }
 
-PREFORKD_HOT Record encodeStatus(const ChildStatus& status) noexcept {
+PREFORKD_HOT
+Record encodeStatus(const ChildStatus& status) noexcept {
   Record out;
   out.put(static_cast<char>(status.type));
   switch (status.type) {
@@ -68,14 +72,16 @@ PREFORKD_HOT Record encodeStatus(const ChildStatus& status) noexcept {
   return out;
 }
 
-PREFORKD_HOT Record encodeCommand(const ParentCommand& command) noexcept {
+PREFORKD_HOT
+Record encodeCommand(const ParentCommand& command) noexcept {
   Record out;
   out.put(static_cast<char>(command.type));
   if (command.type == CommandType::Connection) out.putU64(command.conn_id);
   return out;
 }
 
-PREFORKD_HOT std::optional<ChildStatus> decodeStatus(std::string_view record, std::string* error) {
+PREFORKD_HOT
+std::optional<ChildStatus> decodeStatus(std::string_view record, std::string* error) {
   if (record.empty()) {
     fail(error, "empty status record");
     return std::nullopt;
@@ -116,7 +122,8 @@ PREFORKD_HOT std::optional<ChildStatus> decodeStatus(std::string_view record, st
   }
 }
 
-PREFORKD_HOT std::optional<ParentCommand> decodeCommand(std::string_view record, std::string* error) {
+PREFORKD_HOT
+std::optional<ParentCommand> decodeCommand(std::string_view record, std::string* error) {
   if (record.empty()) {
     fail(error, "empty command record");
     return std::nullopt;

@@ -54,22 +54,26 @@ int TakenSlot::keepFromLaterForks() noexcept {
   return ::madvise(page_, kPageSize, MADV_DONTFORK) == 0 ? 0 : errno;
 }
 
-PREFORKD_HOT void TakenSlot::record(ConnectionId conn, Clock::time_point at) noexcept {
+PREFORKD_HOT
+void TakenSlot::record(ConnectionId conn, Clock::time_point at) noexcept {
   if (page_ == nullptr) return;
   page_->taken_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count(),
                         std::memory_order_relaxed);
   page_->conn.store(conn, std::memory_order_release);
 }
 
-PREFORKD_HOT bool TakenSlot::supervisorHolds(ConnectionId conn) const noexcept {
+PREFORKD_HOT
+bool TakenSlot::supervisorHolds(ConnectionId conn) const noexcept {
   return page_ != nullptr && page_->released.load(std::memory_order_acquire) != conn;
 }
 
-PREFORKD_HOT void TakenSlot::recordReleased(ConnectionId conn) noexcept {
+PREFORKD_HOT
+void TakenSlot::recordReleased(ConnectionId conn) noexcept {
   if (page_ != nullptr) page_->released.store(conn, std::memory_order_release);
 }
 
-PREFORKD_HOT std::optional<TakenSlot::Clock::time_point> TakenSlot::taken(ConnectionId conn) const noexcept {
+PREFORKD_HOT
+std::optional<TakenSlot::Clock::time_point> TakenSlot::taken(ConnectionId conn) const noexcept {
   if (page_ == nullptr || conn == 0) return std::nullopt;
   if (page_->conn.load(std::memory_order_acquire) != conn) return std::nullopt;
   return Clock::time_point(std::chrono::duration_cast<Clock::duration>(

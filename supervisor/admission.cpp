@@ -11,7 +11,8 @@ std::size_t waitingCapacity(const AdmissionView& view) {
 
 }  // namespace
 
-PREFORKD_HOT bool shouldAccept(const AdmissionView& view) {
+PREFORKD_HOT
+bool shouldAccept(const AdmissionView& view) {
   if (view.draining || view.paused) return false;
   if (view.queue_capacity == 0) return view.queued < waitingCapacity(view);
   return true;
@@ -25,7 +26,8 @@ const char* toString(Admission admission) noexcept {
   return "?";
 }
 
-PREFORKD_HOT Admission admit(const AdmissionView& view) {
+PREFORKD_HOT
+Admission admit(const AdmissionView& view) {
   return view.queued < waitingCapacity(view) + view.queue_capacity ? Admission::Queue
                                                                    : Admission::RejectQueueFull;
 }

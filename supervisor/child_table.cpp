@@ -76,12 +76,14 @@ void ChildTable::remove(SlotId slot) {
   c->conn.reset();
 }
 
-PREFORKD_HOT ChildRecord* ChildTable::find(SlotId slot) {
+PREFORKD_HOT
+ChildRecord* ChildTable::find(SlotId slot) {
   if (slot < 0 || static_cast<std::size_t>(slot) >= slots_.size()) return nullptr;
   return &slots_[static_cast<std::size_t>(slot)];
 }
 
-PREFORKD_HOT const ChildRecord* ChildTable::find(SlotId slot) const {
+PREFORKD_HOT
+const ChildRecord* ChildTable::find(SlotId slot) const {
   return const_cast<ChildTable*>(this)->find(slot);
 }
 
@@ -90,7 +92,8 @@ ChildRecord* ChildTable::findByPid(pid_t pid) {
   return it == by_pid_.end() ? nullptr : find(it->second);
 }
 
-PREFORKD_HOT void ChildTable::markIdle(SlotId slot, TimePoint now) {
+PREFORKD_HOT
+void ChildTable::markIdle(SlotId slot, TimePoint now) {
   ChildRecord* c = find(slot);
   if (c == nullptr || c->state == ChildState::Empty) bug("markIdle of an empty slot", slot);
   c->conn.reset();
@@ -98,7 +101,8 @@ PREFORKD_HOT void ChildTable::markIdle(SlotId slot, TimePoint now) {
   setState(*c, ChildState::Idle, now);
 }
 
-PREFORKD_HOT void ChildTable::markBusy(SlotId slot, ConnectionId conn, TimePoint now) {
+PREFORKD_HOT
+void ChildTable::markBusy(SlotId slot, ConnectionId conn, TimePoint now) {
   ChildRecord* c = find(slot);
   if (c == nullptr || c->state != ChildState::Idle) bug("markBusy of a child that is not idle", slot);
   c->conn = conn;
@@ -112,7 +116,8 @@ void ChildTable::markStopping(SlotId slot, TimePoint now) {
   if (c->state != ChildState::Stopping) setState(*c, ChildState::Stopping, now);
 }
 
-PREFORKD_HOT std::optional<SlotId> ChildTable::pickIdle(DispatchPolicy policy, Generation generation,
+PREFORKD_HOT
+std::optional<SlotId> ChildTable::pickIdle(DispatchPolicy policy, Generation generation,
                                            bool allow_older) {
   // Steady state: every idle child is of the current generation, so LRU and MRU are O(1).
   // Round-robin and least-served scan the idle list (bounded by the pool size).
@@ -162,12 +167,14 @@ PREFORKD_HOT std::optional<SlotId> ChildTable::pickIdle(DispatchPolicy policy, G
   return std::nullopt;
 }
 
-PREFORKD_HOT std::optional<SlotId> ChildTable::longestIdle() const {
+PREFORKD_HOT
+std::optional<SlotId> ChildTable::longestIdle() const {
   if (idle_lru_.empty()) return std::nullopt;
   return idle_lru_.front();
 }
 
-PREFORKD_HOT std::size_t ChildTable::idleOf(Generation generation, bool or_older) const {
+PREFORKD_HOT
+std::size_t ChildTable::idleOf(Generation generation, bool or_older) const {
   std::size_t n = 0;
   for (const auto& [g, counts] : by_generation_) {
     if (g == generation || (or_older && g < generation)) n += counts.idle;
@@ -175,17 +182,20 @@ PREFORKD_HOT std::size_t ChildTable::idleOf(Generation generation, bool or_older
   return n;
 }
 
-PREFORKD_HOT std::size_t ChildTable::activeOf(Generation generation) const {
+PREFORKD_HOT
+std::size_t ChildTable::activeOf(Generation generation) const {
   const auto it = by_generation_.find(generation);
   return it == by_generation_.end() ? 0 : it->second.active;
 }
 
-PREFORKD_HOT std::size_t ChildTable::startingOf(Generation generation) const {
+PREFORKD_HOT
+std::size_t ChildTable::startingOf(Generation generation) const {
   const auto it = by_generation_.find(generation);
   return it == by_generation_.end() ? 0 : it->second.starting;
 }
 
-PREFORKD_HOT std::size_t ChildTable::unreapedOf(Generation generation) const {
+PREFORKD_HOT
+std::size_t ChildTable::unreapedOf(Generation generation) const {
   const auto it = by_generation_.find(generation);
   return it == by_generation_.end() ? 0 : it->second.unreaped;
 }
@@ -202,7 +212,8 @@ void ChildTable::requestStop(SlotId slot, const char* reason) {
 
 // Per-generation counts, kept in step with every state and stop-request change so the
 // planner's questions are O(1) (it asks after every hand-off).
-PREFORKD_HOT ChildTable::Counted ChildTable::countedAs(const ChildRecord& c) noexcept {
+PREFORKD_HOT
+ChildTable::Counted ChildTable::countedAs(const ChildRecord& c) noexcept {
   return Counted{
       .active = !c.stop_requested && (c.state == ChildState::Starting ||
                                       c.state == ChildState::Idle || c.state == ChildState::Busy),
@@ -213,7 +224,8 @@ PREFORKD_HOT ChildTable::Counted ChildTable::countedAs(const ChildRecord& c) noe
 }
 
 // One map lookup for the whole change (this runs twice per connection).
-PREFORKD_HOT void ChildTable::recount(Generation generation, Counted before, Counted after) {
+PREFORKD_HOT
+void ChildTable::recount(Generation generation, Counted before, Counted after) {
   if (before == after) return;
   GenerationCounts& g = by_generation_[generation];
   const auto apply = [](std::size_t& n, bool was, bool is) {
@@ -228,7 +240,8 @@ PREFORKD_HOT void ChildTable::recount(Generation generation, Counted before, Cou
   }
 }
 
-PREFORKD_HOT void ChildTable::setState(ChildRecord& child, ChildState state, TimePoint now) {
+PREFORKD_HOT
+void ChildTable::setState(ChildRecord& child, ChildState state, TimePoint now) {
   if (child.state == ChildState::Idle) idle_lru_.erase(child.slot);
   const Counted before = countedAs(child);
   --counts_[static_cast<int>(child.state)];

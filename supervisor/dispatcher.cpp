@@ -21,9 +21,11 @@ std::vector<SlotId> Dispatcher::generationUp(TimePoint now) {
   return out;
 }
 
-PREFORKD_HOT void Dispatcher::submit(ConnectionId conn, TimePoint now) { queue_.push_back({conn, now}); }
+PREFORKD_HOT
+void Dispatcher::submit(ConnectionId conn, TimePoint now) { queue_.push_back({conn, now}); }
 
-PREFORKD_HOT const std::vector<Assignment>& Dispatcher::assign(TimePoint now) {
+PREFORKD_HOT
+const std::vector<Assignment>& Dispatcher::assign(TimePoint now) {
   std::vector<Assignment>& out = assigned_;
   out.clear();
   while (!queue_.empty()) {
@@ -40,7 +42,8 @@ PREFORKD_HOT const std::vector<Assignment>& Dispatcher::assign(TimePoint now) {
   return out;
 }
 
-PREFORKD_HOT std::size_t Dispatcher::usableIdle() const {
+PREFORKD_HOT
+std::size_t Dispatcher::usableIdle() const {
   // Idle children of older generations exist only until generationUp() retires them, and
   // until then they are usable: so every idle child is usable.
   return children_.count(ChildState::Idle);
@@ -95,7 +98,8 @@ Verdict Dispatcher::onReady(SlotId slot, TimePoint now) {
   return Verdict::Ok;
 }
 
-PREFORKD_HOT Verdict Dispatcher::onTaken(SlotId slot, ConnectionId conn, TimePoint now) {
+PREFORKD_HOT
+Verdict Dispatcher::onTaken(SlotId slot, ConnectionId conn, TimePoint now) {
   ChildRecord* c = children_.find(slot);
   if (c == nullptr || c->state != ChildState::Busy || c->conn != conn || c->conn_taken) {
     return Verdict::Unexpected;
@@ -105,7 +109,8 @@ PREFORKD_HOT Verdict Dispatcher::onTaken(SlotId slot, ConnectionId conn, TimePoi
   return Verdict::Ok;
 }
 
-PREFORKD_HOT Verdict Dispatcher::onAvailable(SlotId slot, ConnectionId conn, std::uint64_t bytes_in,
+PREFORKD_HOT
+Verdict Dispatcher::onAvailable(SlotId slot, ConnectionId conn, std::uint64_t bytes_in,
                                 std::uint64_t bytes_out, TimePoint now) {
   ChildRecord* c = children_.find(slot);
   // Available without Taken breaks the protocol (the caller would still hold the fd and could

@@ -52,7 +52,8 @@ void setClientReadWake(const Listener& listener, std::chrono::milliseconds perio
   }
 }
 
-PREFORKD_HOT AcceptResult acceptOne(int listen_fd) {
+PREFORKD_HOT
+AcceptResult acceptOne(int listen_fd) {
   AcceptResult r;
   r.peer.length = sizeof r.peer.storage;
   // CLOEXEC so no exec'd program inherits it; the mode does not matter to workers (they pass

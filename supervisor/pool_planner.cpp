@@ -24,7 +24,8 @@ void PoolPlanner::update(const PoolSettings& settings) {
   short_last_ = false;
 }
 
-PREFORKD_HOT PoolDecision PoolPlanner::plan(const PoolView& view, TimePoint now) {
+PREFORKD_HOT
+PoolDecision PoolPlanner::plan(const PoolView& view, TimePoint now) {
   switch (settings_.mode) {
     case PoolMode::Static: return planStatic(view);
     case PoolMode::Dynamic: return planDynamic(view, now);

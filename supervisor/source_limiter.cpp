@@ -9,7 +9,8 @@ namespace preforkd {
 // families (unix-domain peers carry no address) give "": not limited, not tracked.
 std::string SourceLimiter::key(const SocketAddress& peer) { return ipKey(peer); }
 
-PREFORKD_HOT bool SourceLimiter::tryAcquire(const SocketAddress& peer) {
+PREFORKD_HOT
+bool SourceLimiter::tryAcquire(const SocketAddress& peer) {
   if (max_ == 0) return true;
   std::string k = key(peer);
   if (k.empty()) return true;
@@ -23,7 +24,8 @@ PREFORKD_HOT bool SourceLimiter::tryAcquire(const SocketAddress& peer) {
   return true;
 }
 
-PREFORKD_HOT void SourceLimiter::release(const SocketAddress& peer) {
+PREFORKD_HOT
+void SourceLimiter::release(const SocketAddress& peer) {
   // Works whatever the current limit: entries held before setLimit(0) still drain away.
   if (held_.empty()) return;  // no limit, nothing held: skip formatting the key (hot path)
   const auto it = held_.find(key(peer));

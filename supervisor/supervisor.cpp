@@ -281,7 +281,8 @@ int Supervisor::run() {
 
 // ---------------------------------------------------------------- trampolines
 
-PREFORKD_HOT void Supervisor::onListenerReadable(evutil_socket_t fd, short, void* arg) noexcept {
+PREFORKD_HOT
+void Supervisor::onListenerReadable(evutil_socket_t fd, short, void* arg) noexcept {
   try {
     static_cast<Supervisor*>(arg)->acceptFrom(fd);
   } catch (const std::exception& e) {
@@ -290,7 +291,8 @@ PREFORKD_HOT void Supervisor::onListenerReadable(evutil_socket_t fd, short, void
   }
 }
 
-PREFORKD_HOT void Supervisor::onChannelReadable(evutil_socket_t, short, void* arg) noexcept {
+PREFORKD_HOT
+void Supervisor::onChannelReadable(evutil_socket_t, short, void* arg) noexcept {
   auto* p = static_cast<ChildProcess*>(arg);
   Supervisor* self = p->owner;
   try {
@@ -370,7 +372,8 @@ void Supervisor::acceptResumeTimerFired() { accept_paused_ = false; }
 
 // ---------------------------------------------------------------- accepting
 
-PREFORKD_HOT AdmissionView Supervisor::admissionView() const {
+PREFORKD_HOT
+AdmissionView Supervisor::admissionView() const {
   const ChildTable& t = dispatcher_.children();
   AdmissionView v;
   v.draining = shutting_down_;
@@ -392,7 +395,8 @@ void Supervisor::acceptFrom(int listen_fd) {
   pump();
 }
 
-PREFORKD_HOT int Supervisor::acceptBatch(int listen_fd) {
+PREFORKD_HOT
+int Supervisor::acceptBatch(int listen_fd) {
   int accepted = 0;
   for (int i = 0; i < kMaxAcceptsPerWakeup && shouldAccept(admissionView()); ++i) {
     AcceptResult r = acceptOne(listen_fd);
@@ -421,7 +425,8 @@ PREFORKD_HOT int Supervisor::acceptBatch(int listen_fd) {
   return accepted;
 }
 
-PREFORKD_HOT int Supervisor::acceptWaiting() {
+PREFORKD_HOT
+int Supervisor::acceptWaiting() {
   int accepted = 0;
   for (ListenerSlot& l : listeners_) {
     if (l.event && l.listener.fd) accepted += acceptBatch(l.listener.fd.get());
@@ -429,7 +434,8 @@ PREFORKD_HOT int Supervisor::acceptWaiting() {
   return accepted;
 }
 
-PREFORKD_HOT void Supervisor::admitConnection(UniqueFd fd, const SocketAddress& peer, TimePoint now,
+PREFORKD_HOT
+void Supervisor::admitConnection(UniqueFd fd, const SocketAddress& peer, TimePoint now,
                                  bool handed_over) {
   const ConnectionId id = next_conn_id_++;
   ++counters_.accepted;
@@ -469,11 +475,13 @@ void Supervisor::rejectConnection(int fd, const std::string& line) {
   [[maybe_unused]] const ssize_t n = ::send(fd, out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-PREFORKD_HOT void Supervisor::finishConnection(const SocketAddress& peer) { sources_.release(peer); }
+PREFORKD_HOT
+void Supervisor::finishConnection(const SocketAddress& peer) { sources_.release(peer); }
 
 // conns_ changes twice per connection: its nodes are recycled instead of allocated and freed
 // each time (at most kSparePendingNodes are kept).
-PREFORKD_HOT void Supervisor::storePending(ConnectionId id, PendingConnection pc) {
+PREFORKD_HOT
+void Supervisor::storePending(ConnectionId id, PendingConnection pc) {
   if (spare_conn_nodes_.empty()) {
     conns_.emplace(id, std::move(pc));
     return;
@@ -485,7 +493,8 @@ PREFORKD_HOT void Supervisor::storePending(ConnectionId id, PendingConnection pc
   conns_.insert(std::move(node));
 }
 
-PREFORKD_HOT void Supervisor::erasePending(ConnectionId id) {
+PREFORKD_HOT
+void Supervisor::erasePending(ConnectionId id) {
   auto node = conns_.extract(id);
   if (node.empty()) return;
   node.mapped().fd.reset();  // closes our copy now, whatever becomes of the node
@@ -501,7 +510,8 @@ std::optional<Supervisor::PendingConnection> Supervisor::takePending(ConnectionI
   return pc;
 }
 
-PREFORKD_HOT void Supervisor::setListening(bool on) {
+PREFORKD_HOT
+void Supervisor::setListening(bool on) {
   if (on == listening_) return;
   listening_ = on;
   for (ListenerSlot& l : listeners_) {
@@ -518,7 +528,8 @@ PREFORKD_HOT void Supervisor::setListening(bool on) {
 
 // After every event: hand queued connections to idle children, size the pool, then decide
 // whether to listen.
-PREFORKD_HOT void Supervisor::pump() {
+PREFORKD_HOT
+void Supervisor::pump() {
   observePendingTakes();
   handOutQueued();
   // The listeners are disarmed while every worker is busy. Under load a worker that frees up
@@ -539,7 +550,8 @@ PREFORKD_HOT void Supervisor::pump() {
   noteAgentState();
 }
 
-PREFORKD_HOT void Supervisor::handOutQueued() {
+PREFORKD_HOT
+void Supervisor::handOutQueued() {
   for (;;) {
     const auto& assignments = dispatcher_.assign(Clock::now());
     if (assignments.empty()) return;
@@ -547,7 +559,8 @@ PREFORKD_HOT void Supervisor::handOutQueued() {
   }
 }
 
-PREFORKD_HOT void Supervisor::sendAssignment(const Assignment& a) {
+PREFORKD_HOT
+void Supervisor::sendAssignment(const Assignment& a) {
   auto it = conns_.find(a.conn);
   if (it == conns_.end()) {
     spdlog::critical("bug: connection {} assigned but unknown", a.conn);
@@ -605,7 +618,8 @@ void Supervisor::sendStop(SlotId slot) {
   }
 }
 
-PREFORKD_HOT void Supervisor::readChannel(SlotId slot, int max_messages) {
+PREFORKD_HOT
+void Supervisor::readChannel(SlotId slot, int max_messages) {
   ChildProcess& p = proc(slot);
   for (int i = 0; i < max_messages && p.channel; ++i) {
     ReceivedMessage msg = receiveMessage(p.channel.get());
@@ -638,7 +652,8 @@ PREFORKD_HOT void Supervisor::readChannel(SlotId slot, int max_messages) {
   }
 }
 
-PREFORKD_HOT void Supervisor::handleStatus(SlotId slot, std::string_view record) {
+PREFORKD_HOT
+void Supervisor::handleStatus(SlotId slot, std::string_view record) {
   ChildRecord* child = dispatcher_.children().find(slot);
   const pid_t pid = child ? child->pid : -1;
   std::string why;
@@ -716,7 +731,8 @@ void Supervisor::channelClosed(SlotId slot) {
   p.taken = TakenSlot();
 }
 
-PREFORKD_HOT Verdict Supervisor::connectionTaken(SlotId slot, ConnectionId conn, TimePoint when) {
+PREFORKD_HOT
+Verdict Supervisor::connectionTaken(SlotId slot, ConnectionId conn, TimePoint when) {
   const Verdict verdict = dispatcher_.onTaken(slot, conn, when);
   if (verdict == Verdict::Ok) {
     const ChildRecord* child = dispatcher_.children().find(slot);
@@ -727,7 +743,8 @@ PREFORKD_HOT Verdict Supervisor::connectionTaken(SlotId slot, ConnectionId conn,
   return verdict;
 }
 
-PREFORKD_HOT bool Supervisor::observeTaken(SlotId slot) {
+PREFORKD_HOT
+bool Supervisor::observeTaken(SlotId slot) {
   const ChildProcess& p = proc(slot);
   if (!p.taken) return false;
   const ChildRecord* c = dispatcher_.children().find(slot);
@@ -741,7 +758,8 @@ PREFORKD_HOT bool Supervisor::observeTaken(SlotId slot) {
   return false;
 }
 
-PREFORKD_HOT void Supervisor::observePendingTakes() {
+PREFORKD_HOT
+void Supervisor::observePendingTakes() {
   std::erase_if(awaiting_take_, [this](SlotId slot) {
     const bool still = observeTaken(slot);
     proc(slot).awaiting_take = still;
@@ -843,7 +861,8 @@ bool Supervisor::crashLoop(TimePoint now) const {
 
 bool Supervisor::throttled(TimePoint now) const { return brake_.throttled() || crashLoop(now); }
 
-PREFORKD_HOT void Supervisor::planPool() {
+PREFORKD_HOT
+void Supervisor::planPool() {
   if (shutting_down_ || halted_) return;
   const TimePoint now = Clock::now();
   ChildTable& table = dispatcher_.children();
@@ -958,7 +977,8 @@ void Supervisor::signalLiveChildren(int sig) {
 }
 
 // A new generation is up once as many of its children are ready as the pool starts with.
-PREFORKD_HOT void Supervisor::checkGenerationUp() {
+PREFORKD_HOT
+void Supervisor::checkGenerationUp() {
   if (dispatcher_.generationIsUp() || shutting_down_) return;
   const Generation gen = dispatcher_.generation();
   const ChildTable& t = dispatcher_.children();
@@ -994,7 +1014,8 @@ PREFORKD_HOT void Supervisor::checkGenerationUp() {
 
 // ---------------------------------------------------------------- maintenance tick
 
-PREFORKD_HOT void Supervisor::armTickIfNeeded() {
+PREFORKD_HOT
+void Supervisor::armTickIfNeeded() {
   if (evtimer_pending(tick_timer_.event.get(), nullptr)) return;
   const ChildTable& t = dispatcher_.children();
   // Anything with a deadline or pacing: a child not simply idle, a queued client, or an idle
@@ -1147,7 +1168,8 @@ AgentView Supervisor::agentView(TimePoint now) const {
   return v;
 }
 
-PREFORKD_HOT void Supervisor::noteAgentState() {
+PREFORKD_HOT
+void Supervisor::noteAgentState() {
   if (!agent_) return;
   const AgentView v = agentView(Clock::now());
   const AgentState state = agentState(v);  // cheap: this runs after every event
@@ -1238,7 +1260,8 @@ void Supervisor::killRemaining() {
   signalLiveChildren(SIGKILL);
 }
 
-PREFORKD_HOT void Supervisor::checkReadyAndDone() {
+PREFORKD_HOT
+void Supervisor::checkReadyAndDone() {
   if (!announced_ready_ && !shutting_down_) {
     const ChildTable& t = dispatcher_.children();
     const std::size_t needed = config_.pool.mode == PoolMode::OnDemand ? 0 : config_.pool.workers;

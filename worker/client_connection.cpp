@@ -19,7 +19,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-PREFORKD_HOT int remainingMs(Clock::time_point deadline) {
+PREFORKD_HOT
+int remainingMs(Clock::time_point deadline) {
   // Rounded up: a wait never ends before its deadline.
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
@@ -27,7 +28,8 @@ PREFORKD_HOT int remainingMs(Clock::time_point deadline) {
 
 }  // namespace
 
-PREFORKD_HOT ClientConnection::ClientConnection(UniqueFd fd, int channel_fd, ClientWait wait)
+PREFORKD_HOT
+ClientConnection::ClientConnection(UniqueFd fd, int channel_fd, ClientWait wait)
     : fd_(std::move(fd)), channel_fd_(channel_fd), wait_(wait), read_timeout_(kClientReadWake) {
   // Nothing to set up (no syscall per connection): TCP_NODELAY and, for BlockingRead, the
   // read timeout are inherited from the listener; sends pass MSG_DONTWAIT.
@@ -44,14 +46,16 @@ const std::string& ClientConnection::peer() const {
   return peer_;
 }
 
-PREFORKD_HOT ReadStatus ClientConnection::readSome(std::span<char> into, std::size_t& got,
+PREFORKD_HOT
+ReadStatus ClientConnection::readSome(std::span<char> into, std::size_t& got,
                                       std::chrono::milliseconds idle) {
   const auto now = Clock::now();
   return wait_ == ClientWait::BlockingRead ? readBlocking(into, got, now, now + idle)
                                            : readPolling(into, got, now + idle);
 }
 
-PREFORKD_HOT ReadStatus ClientConnection::readSome(std::string& out, std::chrono::milliseconds idle) {
+PREFORKD_HOT
+ReadStatus ClientConnection::readSome(std::string& out, std::chrono::milliseconds idle) {
   std::array<char, kReadChunk> buf;
   std::size_t got = 0;
   const ReadStatus status = readSome(buf, got, idle);
@@ -59,7 +63,8 @@ PREFORKD_HOT ReadStatus ClientConnection::readSome(std::string& out, std::chrono
   return status;
 }
 
-PREFORKD_HOT ReadStatus ClientConnection::received(ssize_t n, std::size_t& got) {
+PREFORKD_HOT
+ReadStatus ClientConnection::received(ssize_t n, std::size_t& got) {
   if (n == 0) {
     input_ended_ = true;
     return ReadStatus::Closed;
@@ -69,7 +74,8 @@ PREFORKD_HOT ReadStatus ClientConnection::received(ssize_t n, std::size_t& got) 
   return ReadStatus::Data;
 }
 
-PREFORKD_HOT std::optional<ReadStatus> ClientConnection::glanceAtChannel() const {
+PREFORKD_HOT
+std::optional<ReadStatus> ClientConnection::glanceAtChannel() const {
   pollfd p{channel_fd_, POLLIN, 0};
   if (::poll(&p, 1, 0) <= 0) return std::nullopt;  // nothing (or EINTR: look again later)
   if (p.revents & (POLLHUP | POLLERR)) return ReadStatus::SupervisorGone;
@@ -77,7 +83,8 @@ PREFORKD_HOT std::optional<ReadStatus> ClientConnection::glanceAtChannel() const
   return std::nullopt;
 }
 
-PREFORKD_HOT ReadStatus ClientConnection::readBlocking(std::span<char> into, std::size_t& got,
+PREFORKD_HOT
+ReadStatus ClientConnection::readBlocking(std::span<char> into, std::size_t& got,
                                           Clock::time_point now, Clock::time_point deadline) {
   // One recv() per read. The wait is bounded by the socket's SO_RCVTIMEO (at most
   // kClientReadWake, or what is left of the idle wait if that is shorter); a Stop interrupts
@@ -111,7 +118,8 @@ PREFORKD_HOT ReadStatus ClientConnection::readBlocking(std::span<char> into, std
   }
 }
 
-PREFORKD_HOT ReadStatus ClientConnection::readPolling(std::span<char> into, std::size_t& got,
+PREFORKD_HOT
+ReadStatus ClientConnection::readPolling(std::span<char> into, std::size_t& got,
                                          Clock::time_point deadline) {
   // Read first only when input is likely there: the session's first read (the request has
   // usually arrived during the hand-off) and after a read that filled the buffer (more is
@@ -148,7 +156,8 @@ PREFORKD_HOT ReadStatus ClientConnection::readPolling(std::span<char> into, std:
   }
 }
 
-PREFORKD_HOT bool ClientConnection::writeAll(std::string_view data, std::chrono::milliseconds timeout) {
+PREFORKD_HOT
+bool ClientConnection::writeAll(std::string_view data, std::chrono::milliseconds timeout) {
   // The clock is read only if the client's buffer is full (the usual reply fits at once).
   std::optional<Clock::time_point> deadline;
   while (!data.empty()) {
@@ -172,7 +181,8 @@ PREFORKD_HOT bool ClientConnection::writeAll(std::string_view data, std::chrono:
   return true;
 }
 
-PREFORKD_HOT void ClientConnection::close(bool shared) noexcept {
+PREFORKD_HOT
+void ClientConnection::close(bool shared) noexcept {
   if (!fd_) return;
   int unread = 0;
   // After the client's EOF nothing can be unread: skip the probe.

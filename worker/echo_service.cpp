@@ -18,7 +18,8 @@ constexpr std::string_view kHelp =
     "anything else is echoed back.\r\n";
 
 // Bytes go back as they came, from a buffer on the stack: no allocation per connection.
-PREFORKD_HOT SessionEnd runRawEcho(ClientConnection& client, const ServiceContext& ctx) {
+PREFORKD_HOT
+SessionEnd runRawEcho(ClientConnection& client, const ServiceContext& ctx) {
   std::array<char, ClientConnection::kReadChunk> buf;
   for (;;) {
     std::size_t got = 0;
@@ -60,7 +61,8 @@ LineAction EchoHandler::onLine(std::string_view line, std::string& out) {
   return LineAction::Continue;
 }
 
-PREFORKD_HOT SessionEnd runEchoService(ClientConnection& client, const ServiceContext& ctx) {
+PREFORKD_HOT
+SessionEnd runEchoService(ClientConnection& client, const ServiceContext& ctx) {
   if (!ctx.settings.banner) return runRawEcho(client, ctx);
   EchoHandler handler(ctx.info);
   return runLineSession(client, ctx, handler);

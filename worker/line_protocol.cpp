@@ -1,5 +1,7 @@
 #include "worker/line_protocol.h"
 
+#include "common/hot_path.h"
+
 namespace preforkd {
 namespace {
 
@@ -14,8 +16,10 @@ constexpr char kDelete = 0x7f;
 
 }  // namespace
 
+PREFORKD_HOT
 LineDecoder::LineDecoder(std::size_t max_line_bytes) : max_line_bytes_(max_line_bytes) {}
 
+PREFORKD_HOT
 void LineDecoder::feed(std::string_view data, std::vector<LineEvent>& out) {
   for (const char byte : data) {
     if (state_ != State::Running) return;

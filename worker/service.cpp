@@ -6,13 +6,15 @@
 
 namespace preforkd {
 
-PREFORKD_HOT std::chrono::milliseconds writeTimeout(const ServiceContext& ctx) {
+PREFORKD_HOT
+std::chrono::milliseconds writeTimeout(const ServiceContext& ctx) {
   if (ctx.settings.max_session.count() == 0) return ctx.settings.idle_timeout;
   return sessionDeadline(ctx).writeWait(ctx.settings.idle_timeout,
                                         SessionDeadline::Clock::now());
 }
 
-PREFORKD_HOT std::optional<SessionEnd> readClientInput(ClientConnection& client, const ServiceContext& ctx,
+PREFORKD_HOT
+std::optional<SessionEnd> readClientInput(ClientConnection& client, const ServiceContext& ctx,
                                           std::string& raw) {
   std::array<char, ClientConnection::kReadChunk> buf;
   std::size_t got = 0;
@@ -21,7 +23,8 @@ PREFORKD_HOT std::optional<SessionEnd> readClientInput(ClientConnection& client,
   return end;
 }
 
-PREFORKD_HOT std::optional<SessionEnd> readClientInput(ClientConnection& client, const ServiceContext& ctx,
+PREFORKD_HOT
+std::optional<SessionEnd> readClientInput(ClientConnection& client, const ServiceContext& ctx,
                                           std::span<char> into, std::size_t& got) {
   const SessionDeadline deadline = sessionDeadline(ctx);
   for (;;) {

@@ -22,7 +22,8 @@ bool installWakeSignal() noexcept {
   return ::sigaction(kWakeSignal, &sa, nullptr) == 0;
 }
 
-PREFORKD_HOT bool takeWake() noexcept {
+PREFORKD_HOT
+bool takeWake() noexcept {
   if (g_woken == 0) return false;
   g_woken = 0;
   return true;
